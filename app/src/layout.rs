@@ -1,0 +1,77 @@
+//! The signed-in frame: sidebar with navigation, organization switcher and
+//! sign-out, around the page in the outlet.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::auth::{get_session_info, SessionInfo};
+
+/// The frame every signed-in page shares.
+#[component]
+pub fn Layout() -> impl IntoView {
+    let session = Resource::new(|| (), |_| get_session_info());
+
+    view! {
+        <div class="frame">
+            <Suspense fallback=|| view! { <nav class="sidebar" aria-label="Main"></nav> }>
+                {move || {
+                    session.get().map(|result| match result {
+                        Ok(info) => view! { <Sidebar info/> }.into_any(),
+                        Err(_) => view! {
+                            <nav class="sidebar" aria-label="Main">
+                                <a href="/login">"Sign in"</a>
+                            </nav>
+                        }
+                        .into_any(),
+                    })
+                }}
+            </Suspense>
+            <main class="content" id="main">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn Sidebar(info: SessionInfo) -> impl IntoView {
+    let submit_on_change = |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        if let Some(form) = event_target::<web_sys::HtmlSelectElement>(&ev).form() {
+            let _ = form.unchecked_into::<web_sys::HtmlFormElement>().request_submit();
+        }
+    };
+    let current = info.current.slug.clone();
+    let has_choice = info.orgs.len() > 1;
+    let options = info
+        .orgs
+        .iter()
+        .map(|org| {
+            view! {
+                <option value=org.slug.clone() selected=org.slug == current>{org.name.clone()}</option>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <nav class="sidebar" aria-label="Main">
+            <p class="brand">"Casola"</p>
+            <form class="org-switcher" method="post" action="/orgs/switch">
+                <label>
+                    <span>"Organization"</span>
+                    <select name="org" on:change=submit_on_change disabled=!has_choice>{options}</select>
+                </label>
+                <noscript>
+                    <button type="submit" class="button secondary">"Switch"</button>
+                </noscript>
+            </form>
+            <p class="role">{format!("Signed in as {} ({})", info.email, info.current.role.as_str())}</p>
+            <ul class="nav-links">
+                <li><A href="/usage">"Usage"</A></li>
+            </ul>
+            <form method="post" action="/logout" class="sign-out">
+                <button type="submit" class="button secondary">"Sign out"</button>
+            </form>
+        </nav>
+    }
+}

@@ -1,0 +1,74 @@
+//! Casola Billing & Usage: the pages, components and server functions
+//! shared by the server (feature `ssr`) and the browser (feature `hydrate`).
+
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod db;
+pub mod error;
+mod http_status;
+mod layout;
+#[cfg(feature = "ssr")]
+pub mod state;
+pub mod usage;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::auth::LoginPage;
+use crate::layout::Layout;
+use crate::usage::UsagePage;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <script src="/tz.js"></script>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app's routes. Every page but `/login` needs a session; the server
+/// redirects signed-out page loads before they reach here.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/casola.css"/>
+        <Title text="Casola"/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/login") view=LoginPage/>
+                <ParentRoute path=path!("") view=Layout>
+                    <Route path=path!("/") view=|| view! { <Redirect path="/usage"/> }/>
+                    <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    http_status::set_page_status(http::StatusCode::NOT_FOUND);
+    view! {
+        <main class="standalone">
+            <h1>"Page not found"</h1>
+            <p>"There is no page at this address."</p>
+            <a class="button" href="/usage">"Go to Usage"</a>
+        </main>
+    }
+}

@@ -1,0 +1,208 @@
+//! The stacked bar chart, drawn with plotters to an SVG string. The server
+//! draws it for the first paint and the browser redraws it at the width the
+//! page gives it.
+
+use plotters::prelude::*;
+
+use super::{Granularity, UsageSummary};
+
+/// Width the server draws at, before the browser knows the real width.
+pub const DEFAULT_WIDTH: u32 = 960;
+/// Height of the chart in pixels at every width.
+pub const HEIGHT: u32 = 300;
+
+/// Completed jobs: blue. Failed jobs: orange. The pair stays apart under
+/// the common kinds of colour blindness, and position (completed always
+/// below failed) tells them apart too.
+pub const COMPLETED_COLOR: RGBColor = RGBColor(0x25, 0x63, 0xeb);
+pub const FAILED_COLOR: RGBColor = RGBColor(0xea, 0x58, 0x0c);
+const AXIS_COLOR: RGBColor = RGBColor(0x6b, 0x72, 0x80);
+const GRID_COLOR: RGBColor = RGBColor(0xe5, 0xe7, 0xeb);
+
+/// A drawn chart and where its plotting area sits, in SVG pixels, so the
+/// page can lay focusable hit areas over the bars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawnChart {
+    pub svg: String,
+    pub width: u32,
+    pub height: u32,
+    pub plot_left: f64,
+    pub plot_right: f64,
+    pub plot_top: f64,
+    pub plot_bottom: f64,
+}
+
+/// Draws `summary` as stacked bars, completed below failed, at `width`
+/// pixels. The bucket that is still filling is drawn translucent.
+pub fn draw(summary: &UsageSummary, width: u32) -> DrawnChart {
+    let width = width.clamp(320, 4096);
+    let mut svg = String::new();
+    let mut plot = (0.0, width as f64, 0.0, HEIGHT as f64);
+
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, HEIGHT)).into_drawing_area();
+        match draw_into(&root, summary, width) {
+            Ok(area) => plot = area,
+            Err(error) => tracing::warn!(%error, "usage chart could not be drawn"),
+        }
+        // Drawing to a string cannot fail for I/O reasons.
+        let _ = root.present();
+    }
+
+    DrawnChart {
+        svg,
+        width,
+        height: HEIGHT,
+        plot_left: plot.0,
+        plot_right: plot.1,
+        plot_top: plot.2,
+        plot_bottom: plot.3,
+    }
+}
+
+type PlotArea = (f64, f64, f64, f64);
+
+fn draw_into(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    summary: &UsageSummary,
+    width: u32,
+) -> Result<PlotArea, String> {
+    let count = summary.buckets.len().max(1) as i32;
+    let tallest = summary
+        .buckets
+        .iter()
+        .map(|b| b.completed + b.failed)
+        .max()
+        .unwrap_or(0);
+    let y_max = nice_ceiling(tallest);
+
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(12)
+        .margin_right(16)
+        .margin_left(8)
+        .margin_bottom(4)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0..count, 0..y_max as i64)
+        .map_err(|e| e.to_string())?;
+
+    let label_step = label_step(summary.buckets.len(), width);
+    let labels: Vec<&str> = summary.buckets.iter().map(|b| b.label.as_str()).collect();
+    let x_formatter = |index: &i32| -> String {
+        let i = *index as usize;
+        if i % label_step == 0 {
+            labels.get(i).map(|s| s.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let y_formatter = |value: &i64| value.to_string();
+    let text = ("sans-serif", 12).into_font().color(&AXIS_COLOR);
+
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(GRID_COLOR)
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS_COLOR)
+        .x_labels(count as usize + 1)
+        .y_labels(5)
+        .x_label_formatter(&x_formatter)
+        .y_label_formatter(&y_formatter)
+        .x_label_style(text.clone())
+        .y_label_style(text.clone())
+        .x_desc(axis_title(summary))
+        .y_desc("Jobs")
+        .axis_desc_style(text)
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    for (i, bucket) in summary.buckets.iter().enumerate() {
+        let x = i as i32;
+        let alpha = if bucket.partial { 0.45 } else { 1.0 };
+        let completed = bucket.completed as i64;
+        let failed = bucket.failed as i64;
+        if completed > 0 {
+            chart
+                .draw_series(std::iter::once(bar(x, 0, completed, COMPLETED_COLOR.mix(alpha))))
+                .map_err(|e| e.to_string())?;
+        }
+        if failed > 0 {
+            let top = completed + failed;
+            chart
+                .draw_series(std::iter::once(bar(x, completed, top, FAILED_COLOR.mix(alpha))))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+
+    let (x_range, y_range) = chart.plotting_area().get_pixel_range();
+    Ok((
+        x_range.start as f64,
+        x_range.end as f64,
+        y_range.start as f64,
+        y_range.end as f64,
+    ))
+}
+
+/// A bar for bucket `x` from `low` to `high`, with a one-pixel gap on each
+/// side so neighbouring bars stay apart.
+fn bar(x: i32, low: i64, high: i64, color: RGBAColor) -> Rectangle<(i32, i64)> {
+    let mut rectangle = Rectangle::new([(x, low), (x + 1, high)], color.filled());
+    rectangle.set_margin(0, 0, 1, 1);
+    rectangle
+}
+
+fn axis_title(summary: &UsageSummary) -> String {
+    let unit = match summary.granularity {
+        Granularity::Minute => "Minute",
+        Granularity::Hour => "Hour",
+        Granularity::Day => "Day",
+    };
+    format!("{unit} ({})", summary.tz)
+}
+
+/// Returns how many buckets apart the x labels are, so that they do not
+/// overlap: about one label per 70 pixels.
+pub fn label_step(buckets: usize, width: u32) -> usize {
+    let room = (width as usize / 70).max(2);
+    let step = buckets.div_ceil(room).max(1);
+    // Keep to steps that line up with the clock or the calendar.
+    [1, 2, 3, 5, 6, 10, 15, 20, 30]
+        .into_iter()
+        .find(|&s| s >= step)
+        .unwrap_or(step)
+}
+
+/// Returns the y axis top: at least 1, and a little above the tallest bar
+/// so that it never touches the frame.
+fn nice_ceiling(tallest: u64) -> u64 {
+    if tallest == 0 {
+        return 1;
+    }
+    let padded = tallest + tallest.div_ceil(10);
+    let magnitude = 10u64.pow(padded.ilog10().saturating_sub(1));
+    padded.div_ceil(magnitude) * magnitude
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_step_fits_width() {
+        assert_eq!(label_step(7, 960), 1);
+        assert_eq!(label_step(60, 960), 5);
+        assert_eq!(label_step(60, 360), 15);
+        assert_eq!(label_step(90, 960), 10);
+        assert_eq!(label_step(24, 960), 2);
+    }
+
+    #[test]
+    fn nice_ceiling_is_above_tallest() {
+        assert_eq!(nice_ceiling(0), 1);
+        assert!(nice_ceiling(1) >= 2);
+        for tallest in [1, 7, 9, 10, 99, 100, 1234, 98_765] {
+            assert!(nice_ceiling(tallest) > tallest, "{tallest}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The usage page: ranges, buckets, the summary the page draws, and the
+//! server function that computes it.
+
+pub mod chart;
+mod table;
+pub mod format;
+mod page;
+pub mod params;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use page::UsagePage;
+pub use params::{RangeKey, SortDir, SortKey, UsageQuery};
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The width of one chart bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Granularity {
+    Minute,
+    Hour,
+    Day,
+}
+
+/// Job counts for one chart bucket, the half-open span `[start_ms, end_ms)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Start, in milliseconds since the Unix epoch.
+    pub start_ms: i64,
+    /// End (exclusive), in milliseconds since the Unix epoch.
+    pub end_ms: i64,
+    /// Axis label in the chosen time zone, such as "14:05" or "Mar 7".
+    pub label: String,
+    /// The whole span in words for the tooltip, with the zone abbreviation.
+    pub span_label: String,
+    pub total: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Whether the bucket contains "now" and is still filling.
+    pub partial: bool,
+}
+
+/// Job counts and GPU time for one model, or for the whole range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Every job submitted, whatever its status.
+    pub jobs: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// GPU time (GPU count × run time) in milliseconds.
+    pub gpu_ms: i64,
+}
+
+impl Counts {
+    /// Returns completed ÷ (completed + failed), or `None` when no job has
+    /// finished either way: queued, running and cancelled jobs do not count.
+    pub fn success_rate(&self) -> Option<f64> {
+        let finished = self.completed + self.failed;
+        (finished > 0).then(|| self.completed as f64 / finished as f64)
+    }
+}
+
+/// One row of the per-model table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRow {
+    pub model: String,
+    pub counts: Counts,
+}
+
+/// Everything the usage page shows for one range, computed from a single
+/// database read so that the cards, the chart and the table always agree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageSummary {
+    pub range: RangeKey,
+    /// IANA name of the zone the buckets are aligned to.
+    pub tz: String,
+    pub granularity: Granularity,
+    pub totals: Counts,
+    pub buckets: Vec<Bucket>,
+    /// Models in the default order: most jobs first, ties by name.
+    pub models: Vec<ModelRow>,
+    /// IANA name of the organization's own zone, offered as a choice.
+    pub org_timezone: String,
+    /// Attribution to show while the organization holds imported demo data.
+    pub data_credit: Option<String>,
+}
+
+/// Computes the usage summary of the caller's current organization.
+///
+/// Public endpoint: any member of the organization (owner, admin or member)
+/// may call it. `range` is one of `1h`, `6h`, `24h`, `7d`, `30d`, `90d`.
+/// `tz` is an IANA time zone name, or empty for the browser's zone as its
+/// `casola_tz` cookie reports it (else the organization's). Any other value
+/// is a 400 naming it.
+#[server(endpoint = "usage/summary")]
+pub async fn get_usage_summary(range: String, tz: String) -> Result<UsageSummary, AppError> {
+    use crate::auth::ssr::require_member;
+    use crate::state::AppState;
+
+    let range = RangeKey::parse(&range)?;
+    let requested_zone = match tz.as_str() {
+        "" => None,
+        name => Some(ssr::parse_time_zone(name)?),
+    };
+    let caller = require_member().await?;
+    let zone = match requested_zone {
+        Some(zone) => zone,
+        None => ssr::browser_or_org_zone(&caller.current.timezone).await,
+    };
+    let state = expect_context::<AppState>();
+
+    let mut summary =
+        ssr::usage_summary(&state.pool, caller.org_id, range, zone, chrono::Utc::now()).await?;
+    summary.org_timezone = caller.current.timezone.clone();
+    Ok(summary)
+}

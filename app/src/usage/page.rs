@@ -1,0 +1,373 @@
+//! The `/usage` page: range and zone controls, four cards, the chart and
+//! the per-model table.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::chart::{self, DrawnChart};
+use super::format;
+use super::table::ModelTable;
+use super::{get_usage_summary, RangeKey, UsageQuery, UsageSummary};
+use crate::error::AppError;
+use crate::http_status::set_page_status;
+
+/// The usage page. Its state lives in the query string (`range`, `tz`,
+/// `sort`, `dir`), so every view can be shared, reloaded and used with
+/// JavaScript off. An unknown value renders a 400 page naming it.
+#[component]
+pub fn UsagePage() -> impl IntoView {
+    let query_map = use_query_map();
+    let query = Memo::new(move |_| {
+        query_map.with(|q| {
+            UsageQuery::from_params(
+                q.get_str("range"),
+                q.get_str("tz"),
+                q.get_str("sort"),
+                q.get_str("dir"),
+            )
+        })
+    });
+
+    // Sorting is done in the page, so only the range and zone refetch.
+    let summary = Resource::new(
+        move || query.get().ok().map(|q| (q.range, q.tz.clone().unwrap_or_default())),
+        |key| async move {
+            match key {
+                Some((range, tz)) => get_usage_summary(range.as_str().to_string(), tz).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+
+    let content = move || match query.get() {
+        Err(error) => {
+            set_page_status(error.status());
+            view! { <BadQuery error/> }.into_any()
+        }
+        Ok(query) => view! {
+            <Suspense fallback=|| view! { <p class="loading" role="status">"Loading usage…"</p> }>
+                {move || {
+                    let query = query.clone();
+                    summary.get().map(move |result| match result {
+                        Ok(Some(data)) => view! { <UsageBody data query/> }.into_any(),
+                        Ok(None) => ().into_any(),
+                        Err(error) => {
+                            set_page_status(error.status());
+                            let href = format!("/usage?{}", query.to_query_string());
+                            view! { <LoadFailed error href retry=move || summary.refetch()/> }.into_any()
+                        }
+                    })
+                }}
+            </Suspense>
+        }
+        .into_any(),
+    };
+
+    view! {
+        <Title text="Usage · Casola"/>
+        <section class="page usage-page">
+            <h1>"Usage"</h1>
+            {content}
+        </section>
+    }
+}
+
+/// Everything below the heading once the summary has loaded.
+#[component]
+fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
+    let export_href = format!("/usage/export.csv?{}", query.to_query_string());
+    let empty = data.totals.jobs == 0;
+    let credit = data.data_credit.clone();
+
+    view! {
+        <Controls query=query.clone() org_timezone=data.org_timezone.clone() zone=data.tz.clone()/>
+        <Cards data=data.clone()/>
+        {if empty {
+            view! { <EmptyState range=data.range/> }.into_any()
+        } else {
+            view! {
+                <section class="panel" aria-labelledby="chart-title">
+                    <div class="panel-header">
+                        <h2 id="chart-title">"Completed and failed jobs"</h2>
+                        <a class="button secondary" href=export_href download="usage.csv">"Download CSV"</a>
+                    </div>
+                    <UsageChart data=data.clone()/>
+                </section>
+                <section class="panel" aria-labelledby="models-title">
+                    <h2 id="models-title">"By model"</h2>
+                    <ModelTable rows=data.models.clone() query=query.clone()/>
+                </section>
+            }
+            .into_any()
+        }}
+        {credit.map(|credit| view! { <p class="data-credit">{credit}</p> })}
+    }
+}
+
+/// The range and time zone selectors: a GET form, so it works without
+/// JavaScript; with JavaScript a change submits it at once.
+#[component]
+fn Controls(query: UsageQuery, org_timezone: String, zone: String) -> impl IntoView {
+    let submit_on_change = |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        if let Some(form) = event_target::<web_sys::HtmlSelectElement>(&ev).form() {
+            let _ = form.unchecked_into::<web_sys::HtmlFormElement>().request_submit();
+        }
+    };
+
+    let range_options = RangeKey::ALL
+        .into_iter()
+        .map(|range| {
+            view! {
+                <option value=range.as_str() selected=range == query.range>{range.label()}</option>
+            }
+        })
+        .collect_view();
+
+    let chosen = query.tz.clone().unwrap_or_default();
+    let mut zones = vec![
+        (String::new(), format!("Your time zone{}", if chosen.is_empty() { format!(" ({zone})") } else { String::new() })),
+        (org_timezone.clone(), format!("Organization ({org_timezone})")),
+        ("UTC".to_string(), "UTC".to_string()),
+    ];
+    if !chosen.is_empty() && !zones.iter().any(|(value, _)| *value == chosen) {
+        zones.push((chosen.clone(), chosen.clone()));
+    }
+    let mut seen = Vec::new();
+    let zone_options = zones
+        .into_iter()
+        .filter(|(value, _)| {
+            let fresh = !seen.contains(value);
+            seen.push(value.clone());
+            fresh
+        })
+        .map(|(value, label)| {
+            let selected = value == chosen;
+            view! { <option value=value selected=selected>{label}</option> }
+        })
+        .collect_view();
+
+    let sort = (query.sort, query.dir);
+    let custom_sort = sort != (super::SortKey::Jobs, super::SortDir::Desc);
+
+    view! {
+        <form class="controls" method="get" action="/usage">
+            <label>
+                <span>"Time range"</span>
+                <select name="range" on:change=submit_on_change>{range_options}</select>
+            </label>
+            <label>
+                <span>"Time zone"</span>
+                <select name="tz" on:change=submit_on_change>{zone_options}</select>
+            </label>
+            {custom_sort.then(|| view! {
+                <input type="hidden" name="sort" value=sort.0.as_str()/>
+                <input type="hidden" name="dir" value=sort.1.as_str()/>
+            })}
+            <noscript>
+                <button type="submit" class="button">"Apply"</button>
+            </noscript>
+        </form>
+    }
+}
+
+/// The four summary cards.
+#[component]
+fn Cards(data: UsageSummary) -> impl IntoView {
+    let totals = data.totals;
+    let success = format::success_rate(totals.success_rate());
+    view! {
+        <div class="cards">
+            <div class="card" data-card="total">
+                <h2>"Total Jobs"</h2>
+                <p class="card-value">{format::count(totals.jobs)}</p>
+                <p class="card-note">"All jobs submitted"</p>
+            </div>
+            <div class="card" data-card="completed">
+                <h2>"Completed"</h2>
+                <p class="card-value">{format::count(totals.completed)}</p>
+                <p class="card-note">{format!("Success rate {success}")}</p>
+            </div>
+            <div class="card" data-card="failed">
+                <h2>"Failed"</h2>
+                <p class="card-value">{format::count(totals.failed)}</p>
+                <p class="card-note">"Jobs that ended with an error"</p>
+            </div>
+            <div class="card" data-card="compute">
+                <h2>"Compute Time"</h2>
+                <p class="card-value" title=format!("{} GPU-ms", totals.gpu_ms)>
+                    {format::compute_time(totals.gpu_ms)}
+                </p>
+                <p class="card-note">"GPU count × run time"</p>
+            </div>
+        </div>
+    }
+}
+
+/// The chart: the SVG drawn by plotters, with a focusable hit area over
+/// each bar that shows the bucket's span and counts on hover or focus.
+#[component]
+fn UsageChart(data: UsageSummary) -> impl IntoView {
+    let container = NodeRef::<leptos::html::Div>::new();
+    let (width, set_width) = signal(chart::DEFAULT_WIDTH);
+
+    // In the browser, redraw at the width the layout gives the chart.
+    let measure = move || {
+        if let Some(element) = container.get_untracked() {
+            let measured = element.client_width();
+            if measured > 0 {
+                set_width.set(measured as u32);
+            }
+        }
+    };
+    Effect::new(move |_| {
+        if container.get().is_some() {
+            measure();
+        }
+    });
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
+
+    let summary_sentence = summary_sentence(&data);
+    let data = StoredValue::new(data);
+    let drawn = Memo::new(move |_| data.with_value(|d| chart::draw(d, width.get())));
+
+    let hit_areas = move || {
+        let drawn: DrawnChart = drawn.get();
+        data.with_value(|d| {
+            let count = d.buckets.len().max(1) as f64;
+            let step = (drawn.plot_right - drawn.plot_left) / count;
+            let percent_x = |x: f64| x / drawn.width as f64 * 100.0;
+            let percent_y = |y: f64| y / drawn.height as f64 * 100.0;
+            d.buckets
+                .iter()
+                .enumerate()
+                .map(|(i, bucket)| {
+                    let left = percent_x(drawn.plot_left + step * i as f64);
+                    let style = format!(
+                        "left:{left:.3}%;width:{:.3}%;top:{:.3}%;height:{:.3}%",
+                        percent_x(step),
+                        percent_y(drawn.plot_top),
+                        percent_y(drawn.plot_bottom - drawn.plot_top),
+                    );
+                    let filling = if bucket.partial { " (still filling)" } else { "" };
+                    let label = format!(
+                        "{}{filling}: {} completed, {} failed",
+                        bucket.span_label, bucket.completed, bucket.failed
+                    );
+                    let align_right = i as f64 >= count / 2.0;
+                    view! {
+                        <div class="bar-hit" class:partial=bucket.partial tabindex="0" style=style aria-label=label>
+                            <div class="tooltip" class:align-right=align_right role="tooltip">
+                                <strong>{bucket.span_label.clone()}{filling}</strong>
+                                <span><i class="swatch completed"></i>"Completed: "{format::count(bucket.completed)}</span>
+                                <span><i class="swatch failed"></i>"Failed: "{format::count(bucket.failed)}</span>
+                            </div>
+                        </div>
+                    }
+                })
+                .collect_view()
+        })
+    };
+
+    view! {
+        <figure class="chart">
+            <div class="chart-canvas" node_ref=container>
+                <div class="chart-svg" inner_html=move || drawn.get().svg></div>
+                {hit_areas}
+            </div>
+            <figcaption>
+                <ul class="legend">
+                    <li><i class="swatch completed"></i>"Completed"</li>
+                    <li><i class="swatch failed"></i>"Failed (stacked on top)"</li>
+                    <li><i class="swatch partial"></i>"Current period, still filling"</li>
+                </ul>
+                <p class="visually-hidden">{summary_sentence}</p>
+            </figcaption>
+        </figure>
+    }
+}
+
+fn summary_sentence(data: &UsageSummary) -> String {
+    let busiest = data.buckets.iter().max_by_key(|b| b.completed + b.failed);
+    let mut sentence = format!(
+        "{} buckets from {} to {}: {} completed and {} failed jobs in all.",
+        data.buckets.len(),
+        data.buckets.first().map(|b| b.label.as_str()).unwrap_or(""),
+        data.buckets.last().map(|b| b.label.as_str()).unwrap_or(""),
+        data.totals.completed,
+        data.totals.failed,
+    );
+    if let Some(bucket) = busiest.filter(|b| b.completed + b.failed > 0) {
+        sentence.push_str(&format!(
+            " The busiest was {} with {} completed and {} failed.",
+            bucket.span_label, bucket.completed, bucket.failed
+        ));
+    }
+    sentence
+}
+
+/// Shown in place of the chart and table when the range holds no jobs.
+#[component]
+fn EmptyState(range: RangeKey) -> impl IntoView {
+    view! {
+        <section class="panel empty-state" role="status">
+            <h2>{format!("No jobs in the {}", range.label().to_lowercase())}</h2>
+            <p>
+                "Jobs appear here as soon as the platform reports them. "
+                "Try a longer time range, or check that your jobs run under this organization."
+            </p>
+        </section>
+    }
+}
+
+/// A query parameter the page does not accept.
+#[component]
+fn BadQuery(error: AppError) -> impl IntoView {
+    view! {
+        <section class="panel error-state" role="alert">
+            <h2>"This link has a value the usage page does not accept"</h2>
+            <p class="error-message">{error.to_string()}</p>
+            <a class="button" href="/usage">"Show the last 7 days"</a>
+        </section>
+    }
+}
+
+/// A load that failed, with a way to try again: a link to the same view
+/// that, with JavaScript, refetches in place.
+#[component]
+fn LoadFailed(
+    error: AppError,
+    href: String,
+    retry: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let action = match &error {
+        AppError::Unauthenticated => Some(("/login", "Sign in")),
+        AppError::BadRequest(_) => Some(("/usage", "Show the last 7 days")),
+        _ => None,
+    };
+    view! {
+        <section class="panel error-state" role="alert">
+            <h2>"Usage could not be loaded"</h2>
+            <p class="error-message">{error.to_string()}</p>
+            {if let Some((href, text)) = action {
+                view! { <a class="button" href=href>{text}</a> }.into_any()
+            } else {
+                view! {
+                    <a
+                        class="button"
+                        href=href
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            retry();
+                        }
+                    >
+                        "Retry"
+                    </a>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+}

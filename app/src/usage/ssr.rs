@@ -1,0 +1,602 @@
+//! Server side of the usage page: bucket boundaries in a time zone and the
+//! one query that every figure on the page comes from.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use sqlx::{AnyPool, Row};
+use std::collections::BTreeMap;
+
+use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary};
+use crate::db::db_error;
+use crate::error::AppError;
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Parses an IANA time zone name, listing examples when it is unknown.
+pub fn parse_time_zone(name: &str) -> Result<Tz, AppError> {
+    name.parse::<Tz>().map_err(|_| {
+        AppError::BadRequest(format!(
+            "Unknown time zone \"{name}\". Use an IANA time zone name such as UTC, \
+             Europe/Berlin or America/Chicago."
+        ))
+    })
+}
+
+/// Name of the cookie in which the browser reports its IANA time zone.
+pub const TIME_ZONE_COOKIE: &str = "casola_tz";
+
+/// Returns the zone the browser reported in its cookie, else the
+/// organization's zone, else UTC.
+pub async fn browser_or_org_zone(org_timezone: &str) -> Tz {
+    let jar = leptos_axum::extract::<axum_extra::extract::CookieJar>().await.ok();
+    let cookie = jar.as_ref().and_then(|jar| jar.get(TIME_ZONE_COOKIE));
+    zone_from_cookie(cookie.map(|c| c.value()), org_timezone)
+}
+
+/// Picks the zone from the browser's cookie value, else the organization's
+/// zone, else UTC. A cookie naming an unknown zone is ignored rather than
+/// rejected, because the user never typed it.
+pub fn zone_from_cookie(cookie: Option<&str>, org_timezone: &str) -> Tz {
+    cookie
+        .and_then(|value| value.parse::<Tz>().ok())
+        .or_else(|| org_timezone.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// One bucket's boundaries and labels, before any job is counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSpan {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub label: String,
+    pub span_label: String,
+}
+
+/// Plans the buckets of `range` ending with the one that contains `now`.
+///
+/// Minute and hour buckets are fixed steps of real time aligned to the unit
+/// in `zone`, so the repeated hour of a fall-back day is two buckets. Day
+/// buckets are local calendar days, 23 to 25 hours long.
+pub fn plan_buckets(range: RangeKey, zone: Tz, now: DateTime<Utc>) -> Vec<BucketSpan> {
+    let count = range.bucket_count() as i64;
+    match range.granularity() {
+        Granularity::Minute => fixed_steps(zone, now, MINUTE_MS, count),
+        Granularity::Hour => fixed_steps(zone, now, HOUR_MS, count),
+        Granularity::Day => calendar_days(zone, now, count),
+    }
+}
+
+fn fixed_steps(zone: Tz, now: DateTime<Utc>, step_ms: i64, count: i64) -> Vec<BucketSpan> {
+    // Align to the unit in local time: a +05:45 zone's hours start at :15
+    // past the UTC hour.
+    let offset_ms = zone.offset_from_utc_datetime(&now.naive_utc()).fix().local_minus_utc() as i64 * 1_000;
+    let local_ms = now.timestamp_millis() + offset_ms;
+    let current_start = local_ms - local_ms.rem_euclid(step_ms) - offset_ms;
+
+    (0..count)
+        .map(|i| {
+            let start_ms = current_start - (count - 1 - i) * step_ms;
+            let start = utc_from_ms(start_ms);
+            let end = utc_from_ms(start_ms + step_ms);
+            let local_start = start.with_timezone(&zone);
+            let local_end = end.with_timezone(&zone);
+            BucketSpan {
+                start,
+                end,
+                label: local_start.format("%H:%M").to_string(),
+                span_label: format!(
+                    "{} – {} {}",
+                    local_start.format("%a %b %-d, %H:%M"),
+                    local_end.format("%H:%M"),
+                    local_start.format("%Z"),
+                ),
+            }
+        })
+        .collect()
+}
+
+fn calendar_days(zone: Tz, now: DateTime<Utc>, count: i64) -> Vec<BucketSpan> {
+    let today = now.with_timezone(&zone).date_naive();
+    (0..count)
+        .map(|i| {
+            let day = today - Duration::days(count - 1 - i);
+            let start = local_midnight(zone, day);
+            let end = local_midnight(zone, day + Duration::days(1));
+            let local_start = start.with_timezone(&zone);
+            BucketSpan {
+                start,
+                end,
+                label: day.format("%b %-d").to_string(),
+                span_label: format!(
+                    "{} (00:00 – 24:00 {})",
+                    day.format("%a %b %-d, %Y"),
+                    local_start.format("%Z"),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Returns the first instant of `day` in `zone`. Where a daylight-saving
+/// change skips midnight, the day starts at the first local time that exists.
+pub fn local_midnight(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+    let mut local = day.and_time(NaiveTime::MIN);
+    // Gaps are at most a few hours; step a minute at a time past one.
+    for _ in 0..(24 * 60) {
+        match zone.from_local_datetime(&local) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(earliest, _) => return earliest.with_timezone(&Utc),
+            LocalResult::None => local += Duration::minutes(1),
+        }
+    }
+    // No zone in the tz database has a gap of a whole day at midnight.
+    Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
+}
+
+fn utc_from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Computes the usage summary of `org_id` for `range` in `zone` at `now`.
+pub async fn usage_summary(
+    pool: &AnyPool,
+    org_id: i64,
+    range: RangeKey,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<UsageSummary, AppError> {
+    let spans = plan_buckets(range, zone, now);
+    let groups = fetch_minute_groups(pool, org_id, &spans).await?;
+    let data_credit = fetch_data_credit(pool, org_id).await?;
+
+    let mut summary = summarize(range, zone, now, &spans, &groups);
+    summary.data_credit = data_credit;
+    Ok(summary)
+}
+
+/// Jobs of one model and status submitted in one UTC minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteGroup {
+    pub minute: i64,
+    pub model: String,
+    pub status: String,
+    pub jobs: i64,
+    pub gpu_ms: i64,
+}
+
+/// Reads the jobs in the planned window grouped by model, status and UTC
+/// minute: one statement, so every figure comes from one snapshot.
+///
+/// Every bucket edge is a whole UTC minute, because every current zone's
+/// offset is a whole number of minutes, so a minute never straddles two
+/// buckets.
+pub async fn fetch_minute_groups(
+    pool: &AnyPool,
+    org_id: i64,
+    spans: &[BucketSpan],
+) -> Result<Vec<MinuteGroup>, AppError> {
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+        return Ok(Vec::new());
+    };
+
+    let rows = sqlx::query(
+        "SELECT submitted_at / 60000 AS minute, model, status, \
+                COUNT(*) AS jobs, CAST(COALESCE(SUM(gpu_ms), 0) AS BIGINT) AS gpu_ms \
+         FROM jobs \
+         WHERE org_id = $1 AND submitted_at >= $2 AND submitted_at < $3 \
+         GROUP BY submitted_at / 60000, model, status",
+    )
+    .bind(org_id)
+    .bind(first.start.timestamp_millis())
+    .bind(last.end.timestamp_millis())
+    .fetch_all(pool)
+    .await
+    .map_err(|e| db_error("fetch usage groups", e))?;
+
+    rows.iter()
+        .map(|row| {
+            Ok(MinuteGroup {
+                minute: row.try_get("minute")?,
+                model: row.try_get("model")?,
+                status: row.try_get("status")?,
+                jobs: row.try_get("jobs")?,
+                gpu_ms: row.try_get("gpu_ms")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| db_error("read usage groups", e))
+}
+
+async fn fetch_data_credit(pool: &AnyPool, org_id: i64) -> Result<Option<String>, AppError> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT data_credit FROM organizations WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
+        .map_err(|e| db_error("fetch data credit", e))
+}
+
+/// Folds the grouped rows into cards, buckets and model rows. Every job is
+/// added to exactly one bucket and one model, so the three always agree.
+pub fn summarize(
+    range: RangeKey,
+    zone: Tz,
+    now: DateTime<Utc>,
+    spans: &[BucketSpan],
+    groups: &[MinuteGroup],
+) -> UsageSummary {
+    let mut buckets: Vec<Bucket> = spans
+        .iter()
+        .map(|span| Bucket {
+            start_ms: span.start.timestamp_millis(),
+            end_ms: span.end.timestamp_millis(),
+            label: span.label.clone(),
+            span_label: span.span_label.clone(),
+            total: 0,
+            completed: 0,
+            failed: 0,
+            partial: span.start <= now && now < span.end,
+        })
+        .collect();
+    let mut totals = Counts::default();
+    let mut models: BTreeMap<&str, Counts> = BTreeMap::new();
+
+    for group in groups {
+        let Some(bucket) = bucket_index(spans, group.minute).and_then(|i| buckets.get_mut(i)) else {
+            continue;
+        };
+        let jobs = group.jobs.max(0) as u64;
+        let model = models.entry(group.model.as_str()).or_default();
+
+        bucket.total += jobs;
+        totals.jobs += jobs;
+        model.jobs += jobs;
+        totals.gpu_ms += group.gpu_ms;
+        model.gpu_ms += group.gpu_ms;
+        match group.status.as_str() {
+            "completed" => {
+                bucket.completed += jobs;
+                totals.completed += jobs;
+                model.completed += jobs;
+            }
+            "failed" => {
+                bucket.failed += jobs;
+                totals.failed += jobs;
+                model.failed += jobs;
+            }
+            _ => {}
+        }
+    }
+
+    let mut models: Vec<ModelRow> = models
+        .into_iter()
+        .map(|(model, counts)| ModelRow { model: model.to_string(), counts })
+        .collect();
+    // Most jobs first; the map already ordered ties by name.
+    models.sort_by(|a, b| b.counts.jobs.cmp(&a.counts.jobs));
+
+    UsageSummary {
+        range,
+        tz: zone.name().to_string(),
+        granularity: range.granularity(),
+        totals,
+        buckets,
+        models,
+        org_timezone: String::new(),
+        data_credit: None,
+    }
+}
+
+/// Returns the index of the span that contains the UTC minute `minute`.
+fn bucket_index(spans: &[BucketSpan], minute: i64) -> Option<usize> {
+    let at_ms = minute * MINUTE_MS;
+    let index = spans.partition_point(|s| s.start.timestamp_millis() <= at_ms);
+    let index = index.checked_sub(1)?;
+    (at_ms < spans[index].end.timestamp_millis()).then_some(index)
+}
+
+/// One CSV row: the jobs of one model in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    /// Index into the planned spans.
+    pub bucket: usize,
+    pub model: String,
+    pub counts: Counts,
+}
+
+/// Breaks the grouped rows down per bucket and per model, in bucket order
+/// and then by model name. Buckets without jobs have no rows.
+pub fn export_rows(spans: &[BucketSpan], groups: &[MinuteGroup]) -> Vec<ExportRow> {
+    let mut cells: BTreeMap<(usize, &str), Counts> = BTreeMap::new();
+    for group in groups {
+        let Some(bucket) = bucket_index(spans, group.minute) else {
+            continue;
+        };
+        let jobs = group.jobs.max(0) as u64;
+        let counts = cells.entry((bucket, group.model.as_str())).or_default();
+        counts.jobs += jobs;
+        counts.gpu_ms += group.gpu_ms;
+        match group.status.as_str() {
+            "completed" => counts.completed += jobs,
+            "failed" => counts.failed += jobs,
+            _ => {}
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((bucket, model), counts)| ExportRow { bucket, model: model.to_string(), counts })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDateTime;
+
+    fn at(zone: Tz, local: &str) -> DateTime<Utc> {
+        let naive = NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S").unwrap();
+        zone.from_local_datetime(&naive).earliest().unwrap().with_timezone(&Utc)
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        at(Tz::UTC, text)
+    }
+
+    fn group(t: DateTime<Utc>, model: &str, status: &str, jobs: i64) -> MinuteGroup {
+        MinuteGroup {
+            minute: t.timestamp_millis().div_euclid(MINUTE_MS),
+            model: model.to_string(),
+            status: status.to_string(),
+            jobs,
+            gpu_ms: 0,
+        }
+    }
+
+    fn check_contiguous(spans: &[BucketSpan]) {
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "gap or overlap at {:?}", pair[1]);
+        }
+        for span in spans {
+            assert_eq!(span.start.timestamp_millis() % MINUTE_MS, 0, "{span:?}");
+        }
+    }
+
+    #[test]
+    fn every_range_has_its_bucket_count_and_contains_now() {
+        let zones = [Tz::UTC, chrono_tz::America::Chicago, chrono_tz::Asia::Kathmandu, chrono_tz::Asia::Kolkata];
+        let now = utc("2025-06-10 15:20:31");
+        for zone in zones {
+            for range in RangeKey::ALL {
+                let spans = plan_buckets(range, zone, now);
+                assert_eq!(spans.len() as u32, range.bucket_count(), "{range:?} {zone}");
+                check_contiguous(&spans);
+                let last = spans.last().unwrap();
+                assert!(last.start <= now && now < last.end, "{range:?} {zone}: {last:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hour_buckets_align_to_local_hour_in_kathmandu() {
+        let zone = chrono_tz::Asia::Kathmandu; // UTC+05:45
+        let spans = plan_buckets(RangeKey::Hours6, zone, utc("2025-06-10 15:20:00"));
+        let last = spans.last().unwrap();
+        assert_eq!(last.start, utc("2025-06-10 15:15:00"));
+        assert_eq!(last.label, "21:00");
+        assert_eq!(spans[0].label, "16:00");
+    }
+
+    #[test]
+    fn hour_buckets_align_to_local_hour_in_kolkata() {
+        let zone = chrono_tz::Asia::Kolkata; // UTC+05:30
+        let spans = plan_buckets(RangeKey::Hours24, zone, utc("2025-06-10 15:20:00"));
+        assert_eq!(spans.last().unwrap().start, utc("2025-06-10 14:30:00"));
+        assert_eq!(spans.last().unwrap().label, "20:00");
+    }
+
+    #[test]
+    fn fall_back_hour_is_two_buckets_in_chicago() {
+        let zone = chrono_tz::America::Chicago;
+        // 2022-11-06 02:00 CDT became 01:00 CST.
+        let now = at(zone, "2022-11-06 04:10:00");
+        let spans = plan_buckets(RangeKey::Hours6, zone, now);
+        let labels: Vec<_> = spans.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["00:00", "01:00", "01:00", "02:00", "03:00", "04:00"]);
+        assert!(spans[1].span_label.ends_with("CDT"), "{}", spans[1].span_label);
+        assert!(spans[2].span_label.ends_with("CST"), "{}", spans[2].span_label);
+    }
+
+    #[test]
+    fn spring_forward_hour_is_skipped_in_berlin() {
+        let zone = chrono_tz::Europe::Berlin;
+        // 2024-03-31 02:00 CET became 03:00 CEST.
+        let now = at(zone, "2024-03-31 05:30:00");
+        let spans = plan_buckets(RangeKey::Hours6, zone, now);
+        let labels: Vec<_> = spans.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["23:00", "00:00", "01:00", "03:00", "04:00", "05:00"]);
+    }
+
+    #[test]
+    fn day_buckets_follow_dst_day_lengths() {
+        let chicago = chrono_tz::America::Chicago;
+        let spans = plan_buckets(RangeKey::Days7, chicago, at(chicago, "2022-11-08 12:00:00"));
+        let fall_back = spans.iter().find(|s| s.label == "Nov 6").unwrap();
+        assert_eq!((fall_back.end - fall_back.start).num_hours(), 25);
+
+        let berlin = chrono_tz::Europe::Berlin;
+        let spans = plan_buckets(RangeKey::Days7, berlin, at(berlin, "2024-04-02 12:00:00"));
+        let spring = spans.iter().find(|s| s.label == "Mar 31").unwrap();
+        assert_eq!((spring.end - spring.start).num_hours(), 23);
+        assert_eq!(spring.start, utc("2024-03-30 23:00:00"));
+    }
+
+    #[test]
+    fn midnight_skipped_by_dst_starts_day_at_first_valid_time() {
+        // Havana moved clocks from 00:00 to 01:00 on 2024-03-10.
+        let zone = chrono_tz::America::Havana;
+        let day = NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
+        let start = local_midnight(zone, day);
+        assert_eq!(start.with_timezone(&zone).format("%H:%M").to_string(), "01:00");
+        assert_eq!(start, utc("2024-03-10 05:00:00"));
+    }
+
+    // U1: daylight-saving start in America/Toronto.
+    #[test]
+    fn case_u1_toronto_week_over_dst_start() {
+        let zone = chrono_tz::America::Toronto;
+        let now = at(zone, "2024-03-13 18:00:00");
+        let spans = plan_buckets(RangeKey::Days7, zone, now);
+        let groups: Vec<_> = (7..=13)
+            .map(|day| group(at(zone, &format!("2024-03-{day:02} 12:00:00")), "m", "completed", 1))
+            .collect();
+
+        let summary = summarize(RangeKey::Days7, zone, now, &spans, &groups);
+
+        let labels: Vec<_> = summary.buckets.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["Mar 7", "Mar 8", "Mar 9", "Mar 10", "Mar 11", "Mar 12", "Mar 13"]);
+        for bucket in &summary.buckets {
+            assert_eq!(bucket.total, 1, "{}", bucket.label);
+            assert_eq!(bucket.completed, 1, "{}", bucket.label);
+        }
+        assert_eq!(summary.totals.jobs, 7);
+    }
+
+    // U2: today is the last, still-filling day.
+    #[test]
+    fn case_u2_today_is_last_partial_bar() {
+        let now = utc("2025-06-10 15:20:00");
+        let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
+        let groups = [group(utc("2025-06-10 09:00:00"), "m", "completed", 1)];
+
+        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+
+        let last = summary.buckets.last().unwrap();
+        assert_eq!(last.label, "Jun 10");
+        assert_eq!(last.total, 1);
+        assert!(last.partial);
+        let earlier_partial = summary.buckets[..6].iter().filter(|b| b.partial).count();
+        assert_eq!(earlier_partial, 0);
+    }
+
+    // U3: windows are half-open.
+    #[test]
+    fn case_u3_job_at_midnight_counts_on_new_day() {
+        let now = utc("2025-05-03 10:00:00");
+        let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
+        let groups = [
+            group(utc("2025-04-30 23:59:59"), "m", "completed", 1),
+            group(utc("2025-05-01 00:00:00"), "m", "completed", 1),
+        ];
+
+        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+
+        let count_on = |label: &str| summary.buckets.iter().find(|b| b.label == label).unwrap().total;
+        assert_eq!(count_on("Apr 30"), 1);
+        assert_eq!(count_on("May 1"), 1);
+        let bar_sum: u64 = summary.buckets.iter().map(|b| b.total).sum();
+        assert_eq!(bar_sum, summary.totals.jobs);
+        assert_eq!(summary.totals.jobs, 2);
+    }
+
+    // U5: cards, chart and table add up.
+    #[test]
+    fn case_u5_cards_chart_and_table_agree() {
+        let now = utc("2025-06-10 15:20:00");
+        let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
+        let mut groups = Vec::new();
+        for i in 0..100 {
+            let status = match i {
+                0..70 => "completed",
+                70..95 => "failed",
+                _ => "running",
+            };
+            let t = utc("2025-06-04 00:00:00") + Duration::minutes(i * 97);
+            groups.push(group(t, &format!("model-{}", i % 4), status, 1));
+        }
+
+        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+
+        assert_eq!(summary.totals.jobs, 100);
+        assert_eq!(summary.totals.completed, 70);
+        assert_eq!(summary.totals.failed, 25);
+        assert_eq!(summary.buckets.iter().map(|b| b.completed).sum::<u64>(), 70);
+        assert_eq!(summary.buckets.iter().map(|b| b.failed).sum::<u64>(), 25);
+        assert_eq!(summary.models.iter().map(|m| m.counts.jobs).sum::<u64>(), 100);
+        assert_eq!(summary.models.iter().map(|m| m.counts.completed).sum::<u64>(), 70);
+        assert_eq!(summary.models.iter().map(|m| m.counts.failed).sum::<u64>(), 25);
+    }
+
+    #[test]
+    fn models_sorted_by_jobs_then_name() {
+        let now = utc("2025-06-10 15:20:00");
+        let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
+        let t = utc("2025-06-09 10:00:00");
+        let groups = [
+            group(t, "zeta", "completed", 2),
+            group(t, "alpha", "completed", 2),
+            group(t, "mid", "failed", 5),
+        ];
+
+        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+
+        let names: Vec<_> = summary.models.iter().map(|m| m.model.as_str()).collect();
+        assert_eq!(names, ["mid", "alpha", "zeta"]);
+    }
+
+    #[test]
+    fn empty_range_has_zero_buckets_and_no_models() {
+        let now = utc("2025-06-10 15:20:00");
+        for range in RangeKey::ALL {
+            let spans = plan_buckets(range, Tz::UTC, now);
+            let summary = summarize(range, Tz::UTC, now, &spans, &[]);
+            assert_eq!(summary.buckets.len() as u32, range.bucket_count());
+            assert!(summary.buckets.iter().all(|b| b.total == 0));
+            assert!(summary.models.is_empty());
+            assert_eq!(summary.totals, Counts::default());
+        }
+    }
+
+    #[test]
+    fn same_zone_gives_same_buckets_whatever_the_server_zone() {
+        let zone = chrono_tz::Europe::Berlin;
+        let now = utc("2024-03-31 12:00:00");
+        let first = plan_buckets(RangeKey::Days30, zone, now);
+        std::env::set_var("TZ", "America/Los_Angeles");
+        let second = plan_buckets(RangeKey::Days30, zone, now);
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn export_rows_add_up_to_totals() {
+        let now = utc("2025-06-10 15:20:00");
+        let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
+        let groups = [
+            group(utc("2025-06-09 10:00:00"), "b", "completed", 2),
+            group(utc("2025-06-09 11:00:00"), "a", "failed", 1),
+            group(utc("2025-06-10 10:00:00"), "a", "running", 4),
+        ];
+
+        let rows = export_rows(&spans, &groups);
+        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+
+        let models: Vec<_> = rows.iter().map(|r| (r.bucket, r.model.as_str())).collect();
+        assert_eq!(models, [(5, "a"), (5, "b"), (6, "a")]);
+        assert_eq!(rows.iter().map(|r| r.counts.jobs).sum::<u64>(), summary.totals.jobs);
+        assert_eq!(rows.iter().map(|r| r.counts.failed).sum::<u64>(), summary.totals.failed);
+    }
+
+    #[test]
+    fn cookie_zone_falls_back_to_org_then_utc() {
+        assert_eq!(zone_from_cookie(Some("Asia/Tokyo"), "Europe/Berlin"), chrono_tz::Asia::Tokyo);
+        assert_eq!(zone_from_cookie(Some("Nowhere/Land"), "Europe/Berlin"), chrono_tz::Europe::Berlin);
+        assert_eq!(zone_from_cookie(None, "bad"), Tz::UTC);
+    }
+
+    #[test]
+    fn unknown_time_zone_names_value() {
+        let err = parse_time_zone("Mars/Olympus").unwrap_err();
+        assert!(err.to_string().contains("\"Mars/Olympus\""));
+        assert!(matches!(err, AppError::BadRequest(_)));
+    }
+}

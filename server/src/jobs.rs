@@ -1,0 +1,131 @@
+//! Storing job records: the one write path for jobs, shared by the demo
+//! import and the ingestion API.
+
+use app::db::now_ms;
+use sqlx::AnyPool;
+
+/// A job's status. It only moves forward: queued, running, then one of the
+/// final states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<JobStatus> {
+        [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// One job as the platform reports it. Times are milliseconds since the
+/// Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub model: String,
+    pub status: JobStatus,
+    pub submitted_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub gpu_count: i64,
+    /// GPU time when known; else derived from the run time once finished.
+    pub gpu_ms: Option<i64>,
+}
+
+impl JobRecord {
+    /// Returns the GPU time to store: the reported value, or GPU count ×
+    /// run time for a job with both start and finish times.
+    pub fn effective_gpu_ms(&self) -> Option<i64> {
+        self.gpu_ms.or_else(|| match (self.started_at, self.finished_at) {
+            (Some(start), Some(finish)) if finish >= start => Some(self.gpu_count * (finish - start)),
+            _ => None,
+        })
+    }
+}
+
+/// Rows per INSERT statement: 8 parameters each keeps a statement well under
+/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Ranks statuses in the order they may move, for the upsert's guard.
+const STATUS_RANK_SQL: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END";
+
+/// Inserts or updates `records` of `org_id` in one transaction, so either
+/// the whole batch is stored or none of it. An update applies only when it
+/// moves the status forward, so a repeated record changes nothing.
+pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let now = now_ms();
+
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO jobs (org_id, job_id, model, status, submitted_at, started_at, \
+             finished_at, gpu_count, gpu_ms, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 8;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2)",
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9,
+                p + 10,
+            ));
+        }
+        sql.push_str(&format!(
+            " ON CONFLICT (org_id, job_id) DO UPDATE SET \
+               model = excluded.model, status = excluded.status, \
+               submitted_at = excluded.submitted_at, started_at = excluded.started_at, \
+               finished_at = excluded.finished_at, gpu_count = excluded.gpu_count, \
+               gpu_ms = excluded.gpu_ms, updated_at = excluded.updated_at \
+             WHERE {} > {}",
+            STATUS_RANK_SQL.replace("{}", "excluded.status"),
+            STATUS_RANK_SQL.replace("{}", "jobs.status"),
+        ));
+
+        let mut query = sqlx::query(&sql).bind(org_id).bind(now);
+        for record in chunk {
+            query = query
+                .bind(record.job_id.as_str())
+                .bind(record.model.as_str())
+                .bind(record.status.as_str())
+                .bind(record.submitted_at)
+                .bind(record.started_at)
+                .bind(record.finished_at)
+                .bind(record.gpu_count)
+                .bind(record.effective_gpu_ms());
+        }
+        query.execute(&mut *tx).await?;
+    }
+
+    tx.commit().await
+}

@@ -1,0 +1,12 @@
+//! The Casola server: configuration, the database pool, the router and the
+//! operator commands. `main.rs` only parses the command line.
+
+pub mod accounts;
+pub mod database;
+pub mod export;
+pub mod jobs;
+pub mod router;
+pub mod seed;
+pub mod settings;
+pub mod telemetry;
+pub mod web_auth;

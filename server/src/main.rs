@@ -1,0 +1,170 @@
+//! `casola`: serves the app, or runs an operator command.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use app::auth::Role;
+use app::state::AppState;
+use casola_server::database::{self, Backend};
+use casola_server::settings::{self, Settings};
+use casola_server::{accounts, router, seed, telemetry};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use sqlx::AnyPool;
+
+#[derive(Parser)]
+#[command(name = "casola", about = "Casola Billing & Usage server. With no command, serves the app.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app on LEPTOS_SITE_ADDR (default 127.0.0.1:3000).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create the demo organization, its three sign-ins and the Philly jobs,
+    /// when the database has no organization yet.
+    SeedDemo,
+    /// Create a user. The password is read from the first line of standard
+    /// input, so it never appears in the process list.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an organization.
+    CreateOrg {
+        /// 2 to 40 lowercase letters, digits or dashes.
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, such as Europe/Berlin.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+    /// Add a user to an organization, or change their role there.
+    AddMember {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin or member.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+fn main() -> ExitCode {
+    settings::default_leptos_env();
+    let cli = Cli::parse();
+    telemetry::init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let pool = open_database(&settings).await?;
+
+    match command {
+        Command::Serve => serve(settings, pool).await,
+        Command::Migrate => {
+            println!("Migrations applied.");
+            Ok(())
+        }
+        Command::SeedDemo => {
+            match seed::seed_demo(&pool, chrono::Utc::now()).await? {
+                seed::SeedOutcome::Seeded { jobs } => {
+                    println!("Seeded the demo organization with {jobs} jobs.");
+                }
+                seed::SeedOutcome::SkippedNotEmpty => {
+                    println!("The database already has organizations; the demo was not seeded.");
+                }
+            }
+            Ok(())
+        }
+        Command::CreateUser { email, name } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password).context("reading the password from standard input")?;
+            let id = accounts::create_user(&pool, &email, &name, password.trim_end_matches(['\r', '\n'])).await?;
+            println!("Created user {email} (id {id}).");
+            Ok(())
+        }
+        Command::CreateOrg { slug, name, timezone } => {
+            let id = accounts::create_org(&pool, &slug, &name, &timezone).await?;
+            println!("Created organization {slug} (id {id}).");
+            Ok(())
+        }
+        Command::AddMember { org, email, role } => {
+            let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("{e}"))?;
+            accounts::add_member(&pool, &org, &email, role).await?;
+            println!("{email} is now {} of {org}.", role.as_str());
+            Ok(())
+        }
+    }
+}
+
+async fn open_database(settings: &Settings) -> anyhow::Result<AnyPool> {
+    let backend = Backend::of_url(settings.database_url.expose_secret());
+    let pool = database::connect(&settings.database_url).await?;
+    database::migrate(&pool, backend).await?;
+    Ok(pool)
+}
+
+async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
+    let address = settings.leptos.site_addr;
+    let state = AppState { pool, secure_cookies: !settings.development };
+    let app = router::build_router(state, settings.leptos.clone());
+
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address} (is another server running there?)"))?;
+    tracing::info!(%address, development = settings.development, "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the
+/// server exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining requests");
+}

@@ -1,0 +1,95 @@
+//! The router, shared by `main` and the integration tests.
+
+use app::error::AppError;
+use app::state::AppState;
+use app::{shell, App};
+use axum::body::{to_bytes, Body};
+use axum::extract::{FromRef, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+
+use crate::{export, web_auth};
+
+/// Router state: the app's and the Leptos options the page routes need.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(state: &ServerState) -> AppState {
+        state.app.clone()
+    }
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(state: &ServerState) -> LeptosOptions {
+        state.leptos.clone()
+    }
+}
+
+/// Builds every route: pages, server functions, form posts, the CSV export
+/// and health checks, behind the session and cross-site guards.
+pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
+    let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
+    let routes = generate_route_list(App);
+    let page_state = app_state.clone();
+
+    Router::new()
+        .route("/login", post(web_auth::login))
+        .route("/logout", post(web_auth::logout))
+        .route("/orgs/switch", post(web_auth::switch_org))
+        .route("/usage/export.csv", get(export::usage_csv))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
+        .route("/api/{*fn_name}", get(server_fn).post(server_fn))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_state.clone()),
+            {
+                let leptos = leptos.clone();
+                move || shell(leptos.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
+        .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
+        .layer(middleware::from_fn(web_auth::reject_cross_site))
+        .with_state(state)
+}
+
+/// `GET /readyz`: 200 when the database answers, else 503.
+async fn readiness(State(state): State<AppState>) -> Response {
+    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.pool).await {
+        Ok(_) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// Runs a server function with the app state in context, then gives an
+/// error response the status its `AppError` names: the server function
+/// machinery sends every error as 500.
+async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let response = handle_server_fns_with_context(move || provide_context(state.clone()), request)
+        .await
+        .into_response();
+    if !response.headers().contains_key("serverfnerror") {
+        return response;
+    }
+
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = error.status();
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
