@@ -3,8 +3,9 @@
 (function () {
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone) {
-      document.cookie = "casola_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    // Zone names are letters, digits and "/_+-", all safe in a cookie as is.
+    if (zone && /^[A-Za-z0-9_\/+\-]+$/.test(zone)) {
+      document.cookie = "casola_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
     }
   } catch (e) {
     // Without Intl the server falls back to the organization's zone.

@@ -1,0 +1,11 @@
+# The two commands a newcomer needs. Each installs what is missing first.
+
+.PHONY: run test
+
+## run: build and serve the app with demo data on http://127.0.0.1:3000
+run:
+	scripts/run.sh
+
+## test: every test (unit, both databases, browser)
+test:
+	scripts/test.sh

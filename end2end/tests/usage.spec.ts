@@ -1,0 +1,173 @@
+import { expect, test } from "@playwright/test";
+import { cardNumber, columnSum, signIn, SCREENSHOTS, waitForHydration } from "./helpers";
+
+const RANGES: Array<[string, string, number]> = [
+  ["1h", "Last hour", 60],
+  ["6h", "Last 6 hours", 6],
+  ["24h", "Last 24 hours", 24],
+  ["7d", "Last 7 days", 7],
+  ["30d", "Last 30 days", 30],
+  ["90d", "Last 90 days", 90],
+];
+
+test("signed-out visit goes to sign-in and back @no-js", async ({ page }) => {
+  await page.goto("/usage?range=30d");
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await page.getByLabel("Email").fill("member@example.com");
+  await page.getByLabel("Password").fill("casola-demo");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/usage\?range=30d/);
+  await expect(page.getByLabel("Time range")).toHaveValue("30d");
+});
+
+test("wrong password keeps the email @no-js", async ({ page }) => {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill("owner@example.com");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("The email address or password is incorrect.");
+  await expect(page.getByLabel("Email")).toHaveValue("owner@example.com");
+});
+
+test("every range draws its buckets and agrees with the table", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await waitForHydration(page);
+  // A marker on window survives client-side navigation but not a reload.
+  await page.evaluate(() => ((window as any).__noReload = true));
+
+  for (const [value, label, buckets] of RANGES) {
+    await page.getByLabel("Time range").selectOption({ label });
+    await expect(page).toHaveURL(new RegExp(`range=${value}`));
+    await expect(page.locator(".bar-hit")).toHaveCount(buckets);
+    expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+
+    const total = await cardNumber(page, "total");
+    if (total > 0) {
+      expect(await columnSum(page, 2)).toBe(total);
+      expect(await columnSum(page, 3)).toBe(await cardNumber(page, "completed"));
+      expect(await columnSum(page, 4)).toBe(await cardNumber(page, "failed"));
+    }
+    await page.screenshot({ path: `${SCREENSHOTS}/usage-${value}.png`, fullPage: true });
+  }
+});
+
+test("the last bar is marked as still filling and has a tooltip", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=24h");
+  await waitForHydration(page);
+  const last = page.locator(".bar-hit").last();
+  await expect(last).toHaveClass(/partial/);
+
+  await last.hover();
+  const tooltip = last.getByRole("tooltip");
+  await expect(tooltip).toBeVisible();
+  await expect(tooltip).toContainText("still filling");
+  await expect(tooltip).toContainText("Completed:");
+  await expect(tooltip).toContainText("Failed:");
+
+  const first = page.locator(".bar-hit").first();
+  await first.focus();
+  await expect(first.getByRole("tooltip")).toBeVisible();
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-tooltip.png` });
+});
+
+test("table sorts by every column and shows it in the URL", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=90d");
+  await waitForHydration(page);
+
+  const models = () => page.locator(".model-table tbody th").allInnerTexts();
+  await page.getByRole("link", { name: "Model" }).click();
+  await expect(page).toHaveURL(/sort=model&dir=asc/);
+  const ascending = await models();
+  expect(ascending).toEqual([...ascending].sort());
+
+  await page.getByRole("link", { name: "Model" }).click();
+  await expect(page).toHaveURL(/sort=model&dir=desc/);
+  const descending = await models();
+  expect(descending).toEqual([...ascending].reverse());
+
+  for (const column of ["Jobs", "Completed", "Failed", "Success Rate", "Compute Time"]) {
+    await page.getByRole("link", { name: column, exact: true }).click();
+    await expect(page.getByRole("columnheader", { name: column, exact: false }).first()).toHaveAttribute(
+      "aria-sort",
+      "descending",
+    );
+  }
+
+  await page.getByRole("link", { name: "Jobs", exact: true }).click();
+  await expect(page).toHaveURL(/sort=jobs&dir=desc/);
+  const jobs = await page.locator(".model-table tbody tr > :nth-child(2)").allInnerTexts();
+  const numbers = jobs.map((t) => Number(t.replace(/,/g, "")));
+  expect(numbers).toEqual([...numbers].sort((a, b) => b - a));
+});
+
+test("CSV download holds the visible range", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=7d&tz=UTC");
+  const total = await cardNumber(page, "total");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download CSV" }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe("casola-usage-demo-7d.csv");
+  const path = await download.path();
+  const text = require("fs").readFileSync(path, "utf8") as string;
+  const lines = text.trim().split("\n");
+  expect(lines[0]).toBe("bucket_start,bucket_end,time_zone,model,jobs,completed,failed,gpu_ms");
+  const jobs = lines.slice(1).reduce((sum, line) => sum + Number(line.split(",")[4]), 0);
+  expect(jobs).toBe(total);
+});
+
+test("bad query string names the value @no-js", async ({ page }) => {
+  await signIn(page, "member@example.com");
+  const response = await page.goto("/usage?range=2w");
+  expect(response?.status()).toBe(400);
+  await expect(page.getByRole("alert")).toContainText('Unknown range "2w"');
+  await expect(page.getByRole("alert")).toContainText("1h, 6h, 24h, 7d, 30d, 90d");
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-bad-range-${test.info().project.name}.png` });
+});
+
+test("range form works without JavaScript @no-js", async ({ page }) => {
+  test.skip(test.info().project.name !== "no-js", "the Apply button shows only without JavaScript");
+  await signIn(page, "owner@example.com");
+  await page.getByLabel("Time range").selectOption("1h");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page).toHaveURL(/range=1h/);
+  await expect(page.locator(".bar-hit")).toHaveCount(60);
+  expect(await cardNumber(page, "total")).toBeGreaterThanOrEqual(0);
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-no-js.png`, fullPage: true });
+});
+
+test("empty organization shows the explanation @no-js", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.getByLabel("Organization").selectOption({ label: "Empty Research Lab" });
+  if (test.info().project.name === "no-js") {
+    await page.getByRole("button", { name: "Switch" }).click();
+  }
+  await expect(page.getByRole("heading", { name: /No jobs in the last/ })).toBeVisible();
+  expect(await cardNumber(page, "total")).toBe(0);
+  await expect(page.locator(".model-table")).toHaveCount(0);
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-empty-${test.info().project.name}.png`, fullPage: true });
+  // Switch back so later tests see the demo organization.
+  await page.getByLabel("Organization").selectOption({ label: "Demo GPU Lab" });
+  if (test.info().project.name === "no-js") {
+    await page.getByRole("button", { name: "Switch" }).click();
+  }
+  await expect(page.locator(".model-table")).toBeVisible();
+});
+
+test("member sees usage and the data credit", async ({ page }) => {
+  await signIn(page, "member@example.com");
+  await expect(page.locator(".data-credit")).toContainText("Microsoft Philly trace");
+  await expect(page.getByText("Signed in as member@example.com (member)")).toBeVisible();
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-member.png`, fullPage: true });
+});
+
+test("sign-out ends the session @no-js", async ({ page }) => {
+  await signIn(page, "admin@example.com");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login\?error=signed_out/);
+  await page.goto("/usage");
+  await expect(page).toHaveURL(/\/login/);
+});

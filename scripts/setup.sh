@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for `make run` (run) or `make test` (test),
+# and does nothing for what is already there. Versions are pinned:
+#   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), wasm-bindgen-cli 0.2.130
+#   (must equal the wasm-bindgen crate in Cargo.lock), npm packages from the
+#   lock files, Debian's postgresql and chromium.
+set -euo pipefail
+
+purpose=${1:-run}
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo-leptos --version 2>/dev/null || true)" != "cargo-leptos 0.3.10" ]; then
+  log "installing cargo-leptos 0.3.10 (about 12 to 20 minutes on 2 cores)"
+  cargo install cargo-leptos --version 0.3.10 --locked
+fi
+
+# Without --locked: the CLI's own lock file names a crate version the
+# registry no longer serves. cargo-leptos would try to download a prebuilt
+# wasm-bindgen when it is missing from PATH, which fails offline.
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen 0.2.130" ]; then
+  log "installing wasm-bindgen-cli 0.2.130"
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+
+# wasm-opt from npm's binaryen: Debian's binaryen 108 breaks hydration.
+if [ ! -x node_modules/.bin/wasm-opt ]; then
+  log "installing wasm-opt (npm binaryen)"
+  npm ci --no-audit --no-fund
+fi
+
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+if [ "$purpose" = test ]; then
+  apt_install postgresql chromium
+  if [ ! -d end2end/node_modules/@playwright/test ]; then
+    log "installing Playwright (no browser download: tests use Debian's chromium)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  fi
+fi

@@ -1,0 +1,187 @@
+//! Test harness: the real router on port 0 with a fresh database, SQLite or
+//! PostgreSQL, and an HTTP client that keeps cookies.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use app::state::AppState;
+use casola_server::database::{self, Backend};
+use casola_server::jobs::{upsert_jobs, JobRecord, JobStatus};
+use casola_server::{accounts, router};
+use leptos::config::LeptosOptions;
+use secrecy::SecretString;
+use sqlx::AnyPool;
+
+/// Environment variable with an admin URL of the throwaway PostgreSQL
+/// cluster that `make test` starts.
+pub const POSTGRES_URL_VAR: &str = "CASOLA_TEST_POSTGRES_URL";
+
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server and a direct handle on its database.
+pub struct TestApp {
+    pub base: String,
+    pub pool: AnyPool,
+    pub backend: Backend,
+    _sqlite_dir: Option<tempfile::TempDir>,
+}
+
+/// Opens a fresh, migrated database on `backend`.
+pub async fn fresh_database(backend: Backend) -> (AnyPool, Option<tempfile::TempDir>) {
+    let (url, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("create a temporary folder");
+            let url = format!("sqlite://{}/casola.db?mode=rwc", dir.path().display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => (create_postgres_database().await, None),
+    };
+    let pool = database::connect(&SecretString::from(url)).await.expect("connect to the test database");
+    database::migrate(&pool, backend).await.expect("migrate the test database");
+    (pool, dir)
+}
+
+async fn create_postgres_database() -> String {
+    let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not set. Run the tests with `make test`, which starts a \
+             throwaway PostgreSQL cluster, or point {POSTGRES_URL_VAR} at one."
+        )
+    });
+    sqlx::any::install_default_drivers();
+    let admin = AnyPool::connect(&admin_url).await.expect("connect to the PostgreSQL test cluster");
+    let name = format!("casola_test_{}", app::db::new_request_id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create a test database");
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("the PostgreSQL URL ends with /DATABASE");
+    format!("{base}/{name}")
+}
+
+/// Starts the real router on 127.0.0.1 with a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (pool, dir) = fresh_database(backend).await;
+    let state = AppState { pool: pool.clone(), secure_cookies: false };
+    let options = LeptosOptions::builder().output_name("casola").build();
+    let app = router::build_router(state, options);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+    let address: SocketAddr = listener.local_addr().expect("read the bound address");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+
+    TestApp { base: format!("http://{address}"), pool, backend, _sqlite_dir: dir }
+}
+
+impl TestApp {
+    /// A client that keeps cookies, does not follow redirects and sends the
+    /// `Origin` header a browser sends from our own pages.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("origin", self.base.parse().expect("origin header"));
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("build the HTTP client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an organization with one user of `role` and returns the org id.
+    pub async fn org_with_user(&self, slug: &str, email: &str, role: app::auth::Role) -> i64 {
+        let org_id = accounts::create_org(&self.pool, slug, &format!("Org {slug}"), "UTC")
+            .await
+            .expect("create org");
+        self.user_in(slug, email, role).await;
+        org_id
+    }
+
+    /// Creates a user (if needed) and adds them to `slug` with `role`.
+    pub async fn user_in(&self, slug: &str, email: &str, role: app::auth::Role) {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .expect("look up user");
+        if exists.is_none() {
+            accounts::create_user(&self.pool, email, "Test User", PASSWORD).await.expect("create user");
+        }
+        accounts::add_member(&self.pool, slug, email, role).await.expect("add member");
+    }
+
+    /// Signs `email` in through the form and returns the signed-in client.
+    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+        let client = self.client();
+        let response = client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
+            .send()
+            .await
+            .expect("post the sign-in form");
+        assert_eq!(response.status(), 303, "sign-in of {email} should redirect");
+        assert_eq!(location(&response), "/usage", "sign-in of {email} should succeed");
+        client
+    }
+
+    /// Stores finished jobs of `model` with `status` submitted at `times_ms`.
+    pub async fn add_jobs(&self, org_id: i64, model: &str, status: JobStatus, times_ms: &[i64]) {
+        let records: Vec<JobRecord> = times_ms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| JobRecord {
+                job_id: format!("{model}-{}-{t}-{i}", status.as_str()),
+                model: model.to_string(),
+                status,
+                submitted_at: t,
+                started_at: Some(t),
+                finished_at: matches!(status, JobStatus::Completed | JobStatus::Failed).then_some(t + 60_000),
+                gpu_count: 2,
+                gpu_ms: None,
+            })
+            .collect();
+        upsert_jobs(&self.pool, org_id, &records).await.expect("store jobs");
+    }
+}
+
+/// Returns the `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Generates one `#[tokio::test]` per backend from an async test body that
+/// takes a `Backend`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(casola_server::database::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(casola_server::database::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
