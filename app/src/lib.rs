@@ -28,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
                 <script src="/tz.js"></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>

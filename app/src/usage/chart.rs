@@ -97,7 +97,8 @@ fn draw_into(
         }
     };
     let y_formatter = |value: &i64| value.to_string();
-    let text = ("sans-serif", 12).into_font().color(&AXIS_COLOR);
+    // plotters writes SVG font sizes divided by 1.24, so 15 here is about 12 px.
+    let text = ("sans-serif", 15).into_font().color(&AXIS_COLOR);
 
     chart
         .configure_mesh()
