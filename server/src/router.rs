@@ -4,14 +4,14 @@ use app::error::AppError;
 use app::state::AppState;
 use app::{shell, App};
 use axum::body::{to_bytes, Body};
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::{export, web_auth};
 
@@ -48,7 +48,6 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .route("/usage/export.csv", get(export::usage_csv))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
-        .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -59,6 +58,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
+        .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
         .layer(middleware::from_fn(web_auth::reject_cross_site))
         .with_state(state)
@@ -75,13 +75,9 @@ async fn readiness(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Runs a server function with the app state in context, then gives an
-/// error response the status its `AppError` names: the server function
-/// machinery sends every error as 500.
-async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> Response {
-    let response = handle_server_fns_with_context(move || provide_context(state.clone()), request)
-        .await
-        .into_response();
+/// Gives a server function's error response the status its `AppError`
+/// names: the server function machinery sends every error as 500.
+async fn server_fn_error_status(response: Response) -> Response {
     if !response.headers().contains_key("serverfnerror") {
         return response;
     }

@@ -213,20 +213,19 @@ async fn explicit_zone_ignores_browser_cookie(backend: Backend) {
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
     app.add_jobs(org, "m", JobStatus::Completed, &[Utc::now().timestamp_millis() - 60_000]).await;
     let client = app.signed_in("owner@acme.test").await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str("casola_tz=Pacific/Auckland; Path=/", &app.base.parse().unwrap());
+    let auckland = app.sign_in_with(app.client_with_jar(jar), "owner@acme.test").await;
 
     let plain = summary_json(&app, &client, "7d", "Europe/Berlin").await;
-    let with_cookie = client
-        .post(app.url("/api/usage/summary"))
-        .header("cookie", "casola_tz=Pacific/Auckland")
-        .form(&[("range", "7d"), ("tz", "Europe/Berlin")])
-        .send()
-        .await
-        .unwrap()
-        .json::<UsageSummary>()
-        .await
-        .unwrap();
+    let with_cookie = summary_json(&app, &auckland, "7d", "Europe/Berlin").await;
     assert_eq!(plain.buckets, with_cookie.buckets);
     assert_eq!(with_cookie.tz, "Europe/Berlin");
+
+    let from_cookie = summary_json(&app, &auckland, "7d", "").await;
+    assert_eq!(from_cookie.tz, "Pacific/Auckland", "no tz in the URL: the browser's zone");
+    let from_org = summary_json(&app, &client, "7d", "").await;
+    assert_eq!(from_org.tz, "UTC", "no cookie either: the organization's zone");
 }
 
 // U1 against the database: a week over the start of daylight saving time.

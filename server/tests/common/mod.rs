@@ -82,10 +82,15 @@ impl TestApp {
     /// A client that keeps cookies, does not follow redirects and sends the
     /// `Origin` header a browser sends from our own pages.
     pub fn client(&self) -> reqwest::Client {
+        self.client_with_jar(Default::default())
+    }
+
+    /// Like `client`, with cookies kept in `jar`, where a test can add its own.
+    pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("origin", self.base.parse().expect("origin header"));
         reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar)
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
             .build()
@@ -120,7 +125,11 @@ impl TestApp {
 
     /// Signs `email` in through the form and returns the signed-in client.
     pub async fn signed_in(&self, email: &str) -> reqwest::Client {
-        let client = self.client();
+        self.sign_in_with(self.client(), email).await
+    }
+
+    /// Signs `email` in with `client` and returns it.
+    pub async fn sign_in_with(&self, client: reqwest::Client, email: &str) -> reqwest::Client {
         let response = client
             .post(self.url("/login"))
             .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
