@@ -57,10 +57,10 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
         <nav class="sidebar" aria-label="Main">
             <p class="brand">"Casola"</p>
             <form class="org-switcher" method="post" action="/orgs/switch">
-                <label>
-                    <span>"Organization"</span>
-                    <select name="org" on:change=submit_on_change disabled=!has_choice>{options}</select>
-                </label>
+                <label for="org-switcher">"Organization"</label>
+                <select id="org-switcher" name="org" on:change=submit_on_change disabled=!has_choice>
+                    {options}
+                </select>
                 <noscript>
                     <button type="submit" class="button secondary">"Switch"</button>
                 </noscript>

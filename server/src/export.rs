@@ -50,7 +50,7 @@ async fn build_csv(
     let token = jar.get(SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
     let caller = caller_from_token(&state.pool, token.value()).await?;
     let zone = requested_zone.unwrap_or_else(|| {
-        zone_from_cookie(jar.get(TIME_ZONE_COOKIE).map(|c| c.value()), &caller.current.timezone)
+        zone_from_cookie(jar.get(TIME_ZONE_COOKIE).map(|c| c.value()), &caller.current.timezone).0
     });
 
     let spans = plan_buckets(query.range, zone, chrono::Utc::now());

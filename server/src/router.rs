@@ -64,7 +64,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .with_state(state)
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503.
+/// `GET /readyz`: 200 when the database responds, else 503.
 async fn readiness(State(state): State<AppState>) -> Response {
     match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.pool).await {
         Ok(_) => "ready".into_response(),

@@ -266,7 +266,7 @@ async fn case_u3_half_open_days_from_database(backend: Backend) {
     }
 }
 
-// U2 against the database: today's bar holds today's job and is filling.
+// U2 against the database: today's bar contains today's job and is filling.
 async fn case_u2_today_in_daily_view_from_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;

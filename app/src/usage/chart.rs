@@ -6,14 +6,14 @@ use plotters::prelude::*;
 
 use super::{Granularity, UsageSummary};
 
-/// Width the server draws at, before the browser knows the real width.
+/// Width the server draws at, before the browser has measured the real width.
 pub const DEFAULT_WIDTH: u32 = 960;
 /// Height of the chart in pixels at every width.
 pub const HEIGHT: u32 = 300;
 
 /// Completed jobs: blue. Failed jobs: orange. The pair stays apart under
 /// the common kinds of colour blindness, and position (completed always
-/// below failed) tells them apart too.
+/// below failed) separates them too.
 pub const COMPLETED_COLOR: RGBColor = RGBColor(0x25, 0x63, 0xeb);
 pub const FAILED_COLOR: RGBColor = RGBColor(0xea, 0x58, 0x0c);
 const AXIS_COLOR: RGBColor = RGBColor(0x6b, 0x72, 0x80);
@@ -45,7 +45,7 @@ pub fn draw(summary: &UsageSummary, width: u32) -> DrawnChart {
             Ok(area) => plot = area,
             Err(error) => tracing::warn!(%error, "usage chart could not be drawn"),
         }
-        // Drawing to a string cannot fail for I/O reasons.
+        // The SVG backend writes to a String, so presenting has no I/O to fail.
         let _ = root.present();
     }
 

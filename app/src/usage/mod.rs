@@ -25,6 +25,17 @@ pub enum Granularity {
     Day,
 }
 
+/// The origin of a summary's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZoneSource {
+    /// The URL named it.
+    Requested,
+    /// The browser reported it in its cookie.
+    Browser,
+    /// Neither did, so the organization's zone was used.
+    Organization,
+}
+
 /// Job counts for one chart bucket, the half-open span `[start_ms, end_ms)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -77,6 +88,7 @@ pub struct UsageSummary {
     pub range: RangeKey,
     /// IANA name of the zone the buckets are aligned to.
     pub tz: String,
+    pub zone_source: ZoneSource,
     pub granularity: Granularity,
     pub totals: Counts,
     pub buckets: Vec<Bucket>,
@@ -84,7 +96,7 @@ pub struct UsageSummary {
     pub models: Vec<ModelRow>,
     /// IANA name of the organization's own zone, offered as a choice.
     pub org_timezone: String,
-    /// Attribution to show while the organization holds imported demo data.
+    /// Attribution to show while the organization has imported demo data.
     pub data_credit: Option<String>,
 }
 
@@ -106,8 +118,8 @@ pub async fn get_usage_summary(range: String, tz: String) -> Result<UsageSummary
         name => Some(ssr::parse_time_zone(name)?),
     };
     let caller = require_member().await?;
-    let zone = match requested_zone {
-        Some(zone) => zone,
+    let (zone, zone_source) = match requested_zone {
+        Some(zone) => (zone, ZoneSource::Requested),
         None => ssr::browser_or_org_zone(&caller.current.timezone).await,
     };
     let state = expect_context::<AppState>();
@@ -115,5 +127,6 @@ pub async fn get_usage_summary(range: String, tz: String) -> Result<UsageSummary
     let mut summary =
         ssr::usage_summary(&state.pool, caller.org_id, range, zone, chrono::Utc::now()).await?;
     summary.org_timezone = caller.current.timezone.clone();
+    summary.zone_source = zone_source;
     Ok(summary)
 }

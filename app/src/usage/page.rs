@@ -3,12 +3,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::chart::{self, DrawnChart};
 use super::format;
 use super::table::ModelTable;
-use super::{get_usage_summary, RangeKey, UsageQuery, UsageSummary};
+use super::{get_usage_summary, RangeKey, UsageQuery, UsageSummary, ZoneSource};
 use crate::error::AppError;
 use crate::http_status::set_page_status;
 
@@ -81,7 +82,12 @@ fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
     let credit = data.data_credit.clone();
 
     view! {
-        <Controls query=query.clone() org_timezone=data.org_timezone.clone() zone=data.tz.clone()/>
+        <Controls
+            query=query.clone()
+            org_timezone=data.org_timezone.clone()
+            zone=data.tz.clone()
+            zone_source=data.zone_source
+        />
         <Cards data=data.clone()/>
         {if empty {
             view! { <EmptyState range=data.range/> }.into_any()
@@ -106,9 +112,16 @@ fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
 }
 
 /// The range and time zone selectors: a GET form, so it works without
-/// JavaScript; with JavaScript a change submits it at once.
+/// JavaScript. With JavaScript a change submits it at once and the router
+/// navigates without reloading the page.
 #[component]
-fn Controls(query: UsageQuery, org_timezone: String, zone: String) -> impl IntoView {
+fn Controls(
+    query: UsageQuery,
+    org_timezone: String,
+    /// The zone the summary used.
+    zone: String,
+    zone_source: ZoneSource,
+) -> impl IntoView {
     let submit_on_change = |ev: leptos::ev::Event| {
         use wasm_bindgen::JsCast;
         if let Some(form) = event_target::<web_sys::HtmlSelectElement>(&ev).form() {
@@ -126,8 +139,16 @@ fn Controls(query: UsageQuery, org_timezone: String, zone: String) -> impl IntoV
         .collect_view();
 
     let chosen = query.tz.clone().unwrap_or_default();
+    // The automatic choice names the zone it resolved to, and says when the
+    // browser did not report one (JavaScript off) so the organization's
+    // zone stands in.
+    let automatic = match zone_source {
+        ZoneSource::Browser => format!("Your time zone ({zone})"),
+        ZoneSource::Organization => format!("Automatic ({zone}, the organization's)"),
+        ZoneSource::Requested => "Your time zone".to_string(),
+    };
     let mut zones = vec![
-        (String::new(), format!("Your time zone{}", if chosen.is_empty() { format!(" ({zone})") } else { String::new() })),
+        (String::new(), automatic),
         (org_timezone.clone(), format!("Organization ({org_timezone})")),
         ("UTC".to_string(), "UTC".to_string()),
     ];
@@ -152,15 +173,15 @@ fn Controls(query: UsageQuery, org_timezone: String, zone: String) -> impl IntoV
     let custom_sort = sort != (super::SortKey::Jobs, super::SortDir::Desc);
 
     view! {
-        <form class="controls" method="get" action="/usage">
-            <label>
-                <span>"Time range"</span>
-                <select name="range" on:change=submit_on_change>{range_options}</select>
-            </label>
-            <label>
-                <span>"Time zone"</span>
-                <select name="tz" on:change=submit_on_change>{zone_options}</select>
-            </label>
+        <Form method="get" action="/usage" attr:class="controls">
+            <div class="field">
+                <label for="usage-range">"Time range"</label>
+                <select id="usage-range" name="range" on:change=submit_on_change>{range_options}</select>
+            </div>
+            <div class="field">
+                <label for="usage-tz">"Time zone"</label>
+                <select id="usage-tz" name="tz" on:change=submit_on_change>{zone_options}</select>
+            </div>
             {custom_sort.then(|| view! {
                 <input type="hidden" name="sort" value=sort.0.as_str()/>
                 <input type="hidden" name="dir" value=sort.1.as_str()/>
@@ -168,7 +189,7 @@ fn Controls(query: UsageQuery, org_timezone: String, zone: String) -> impl IntoV
             <noscript>
                 <button type="submit" class="button">"Apply"</button>
             </noscript>
-        </form>
+        </Form>
     }
 }
 
@@ -308,7 +329,7 @@ fn summary_sentence(data: &UsageSummary) -> String {
     sentence
 }
 
-/// Shown in place of the chart and table when the range holds no jobs.
+/// Shown in place of the chart and table when the range has no jobs.
 #[component]
 fn EmptyState(range: RangeKey) -> impl IntoView {
     view! {

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
 
-use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary};
+use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary, ZoneSource};
 use crate::db::db_error;
 use crate::error::AppError;
 
@@ -27,8 +27,8 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, AppError> {
 pub const TIME_ZONE_COOKIE: &str = "casola_tz";
 
 /// Returns the zone the browser reported in its cookie, else the
-/// organization's zone, else UTC.
-pub async fn browser_or_org_zone(org_timezone: &str) -> Tz {
+/// organization's zone, else UTC, and which of them it is.
+pub async fn browser_or_org_zone(org_timezone: &str) -> (Tz, ZoneSource) {
     let jar = leptos_axum::extract::<axum_extra::extract::CookieJar>().await.ok();
     let cookie = jar.as_ref().and_then(|jar| jar.get(TIME_ZONE_COOKIE));
     zone_from_cookie(cookie.map(|c| c.value()), org_timezone)
@@ -37,11 +37,12 @@ pub async fn browser_or_org_zone(org_timezone: &str) -> Tz {
 /// Picks the zone from the browser's cookie value, else the organization's
 /// zone, else UTC. A cookie naming an unknown zone is ignored rather than
 /// rejected, because the user never typed it.
-pub fn zone_from_cookie(cookie: Option<&str>, org_timezone: &str) -> Tz {
-    cookie
-        .and_then(|value| value.parse::<Tz>().ok())
-        .or_else(|| org_timezone.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC)
+pub fn zone_from_cookie(cookie: Option<&str>, org_timezone: &str) -> (Tz, ZoneSource) {
+    if let Some(zone) = cookie.and_then(|value| value.parse::<Tz>().ok()) {
+        return (zone, ZoneSource::Browser);
+    }
+    let zone = org_timezone.parse::<Tz>().unwrap_or(Tz::UTC);
+    (zone, ZoneSource::Organization)
 }
 
 /// One bucket's boundaries and labels, before any job is counted.
@@ -279,6 +280,7 @@ pub fn summarize(
     UsageSummary {
         range,
         tz: zone.name().to_string(),
+        zone_source: ZoneSource::Requested,
         granularity: range.granularity(),
         totals,
         buckets,
@@ -578,9 +580,15 @@ mod tests {
 
     #[test]
     fn cookie_zone_falls_back_to_org_then_utc() {
-        assert_eq!(zone_from_cookie(Some("Asia/Tokyo"), "Europe/Berlin"), chrono_tz::Asia::Tokyo);
-        assert_eq!(zone_from_cookie(Some("Nowhere/Land"), "Europe/Berlin"), chrono_tz::Europe::Berlin);
-        assert_eq!(zone_from_cookie(None, "bad"), Tz::UTC);
+        assert_eq!(
+            zone_from_cookie(Some("Asia/Tokyo"), "Europe/Berlin"),
+            (chrono_tz::Asia::Tokyo, ZoneSource::Browser)
+        );
+        assert_eq!(
+            zone_from_cookie(Some("Nowhere/Land"), "Europe/Berlin"),
+            (chrono_tz::Europe::Berlin, ZoneSource::Organization)
+        );
+        assert_eq!(zone_from_cookie(None, "bad"), (Tz::UTC, ZoneSource::Organization));
     }
 
     #[test]

@@ -91,6 +91,8 @@ impl TestApp {
         headers.insert("origin", self.base.parse().expect("origin header"));
         reqwest::Client::builder()
             .cookie_provider(jar)
+            // A hung request fails the test instead of stalling the run.
+            .timeout(std::time::Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
             .build()
