@@ -172,3 +172,34 @@ test("sign-out ends the session @no-js", async ({ page }) => {
   await page.goto("/usage");
   await expect(page).toHaveURL(/\/login/);
 });
+
+test("failed load offers retry and slow load shows progress", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await waitForHydration(page);
+  const summary = "**/api/usage/summary";
+
+  // The server's answer when its database is unreachable.
+  await page.route(summary, (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: "application/json",
+      headers: { serverfnerror: "/api/usage/summary" },
+      body: JSON.stringify({ Unavailable: "The database is unavailable right now. Try again in a few seconds." }),
+    }),
+  );
+  await page.getByLabel("Time range").selectOption({ label: "Last hour" });
+  const alert = page.getByRole("alert");
+  await expect(alert).toContainText("Usage could not be loaded");
+  await expect(alert).toContainText("The database is unavailable right now");
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-load-failed.png` });
+
+  // A slow network: the retry shows progress, then the data.
+  await page.unroute(summary);
+  await page.route(summary, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await route.continue();
+  });
+  await page.getByRole("link", { name: "Retry" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Loading usage" })).toBeVisible();
+  await expect(page.locator(".bar-hit")).toHaveCount(60);
+});

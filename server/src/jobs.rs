@@ -6,7 +6,7 @@ use sqlx::AnyPool;
 
 /// A job's status. It only moves forward: queued, running, then one of the
 /// final states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     Queued,
     Running,
@@ -69,13 +69,46 @@ impl JobRecord {
 /// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// Ranks statuses in the order they may move, for the upsert's guard.
+/// Ranks statuses in the order they may move, for the upsert's guard; the
+/// SQL twin of `JobStatus::rank`.
 const STATUS_RANK_SQL: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END";
+
+impl JobStatus {
+    /// Position in the order statuses move in; the final states share one.
+    fn rank(self) -> u8 {
+        match self {
+            JobStatus::Queued => 0,
+            JobStatus::Running => 1,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => 2,
+        }
+    }
+}
+
+/// Keeps one record per job id: the one furthest along, and of those the
+/// last. One INSERT may not touch a row twice, and a batch can carry a
+/// job's queued and running reports together.
+fn latest_per_job(records: &[JobRecord]) -> Vec<&JobRecord> {
+    let mut chosen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        chosen
+            .entry(record.job_id.as_str())
+            .and_modify(|kept| {
+                if record.status.rank() >= records[*kept].status.rank() {
+                    *kept = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let mut indexes: Vec<usize> = chosen.into_values().collect();
+    indexes.sort_unstable();
+    indexes.into_iter().map(|i| &records[i]).collect()
+}
 
 /// Inserts or updates `records` of `org_id` in one transaction, so either
 /// the whole batch is stored or none of it. An update applies only when it
 /// moves the status forward, so a repeated record changes nothing.
 pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
+    let records = latest_per_job(records);
     let mut tx = pool.begin().await?;
     let now = now_ms();
 
@@ -128,4 +161,36 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
     }
 
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(id: &str, status: JobStatus) -> JobRecord {
+        JobRecord {
+            job_id: id.to_string(),
+            model: "m".to_string(),
+            status,
+            submitted_at: 0,
+            started_at: None,
+            finished_at: None,
+            gpu_count: 1,
+            gpu_ms: None,
+        }
+    }
+
+    #[test]
+    fn latest_per_job_keeps_furthest_status() {
+        let batch = [
+            report("a", JobStatus::Running),
+            report("b", JobStatus::Queued),
+            report("a", JobStatus::Queued),
+            report("a", JobStatus::Completed),
+            report("b", JobStatus::Queued),
+        ];
+        let kept: Vec<(&str, JobStatus)> =
+            latest_per_job(&batch).into_iter().map(|r| (r.job_id.as_str(), r.status)).collect();
+        assert_eq!(kept, [("a", JobStatus::Completed), ("b", JobStatus::Queued)]);
+    }
 }

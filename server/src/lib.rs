@@ -2,8 +2,10 @@
 //! operator commands. `main.rs` only parses the command line.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod database;
 pub mod export;
+pub mod ingest;
 pub mod jobs;
 pub mod router;
 pub mod seed;

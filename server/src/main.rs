@@ -8,7 +8,7 @@ use app::auth::Role;
 use app::state::AppState;
 use casola_server::database::{self, Backend};
 use casola_server::settings::{self, Settings};
-use casola_server::{accounts, router, seed, telemetry};
+use casola_server::{accounts, api_keys, jobs, router, seed, telemetry};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
@@ -47,6 +47,33 @@ enum Command {
         /// IANA time zone, such as Europe/Berlin.
         #[arg(long, default_value = "UTC")]
         timezone: String,
+    },
+    /// Create an API key for the ingestion API and print it. The key is
+    /// shown only this once; only its hash is stored.
+    CreateApiKey {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// A label that tells the organization's keys apart.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke an API key: requests with it are rejected from then on.
+    RevokeApiKey {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Import a job trace in the Philly CSV format (u_id, user, gpu_num,
+    /// interval, run_time, new_status) into an organization, shifted so the
+    /// last job was submitted five minutes ago.
+    ImportTrace {
+        /// Path of the CSV file.
+        file: std::path::PathBuf,
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
     },
     /// Add a user to an organization, or change their role there.
     AddMember {
@@ -115,6 +142,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("Created organization {slug} (id {id}).");
             Ok(())
         }
+        Command::CreateApiKey { org, name } => {
+            let key = api_keys::create_api_key(&pool, &org, &name).await?;
+            println!("{key}");
+            eprintln!("Created API key \"{name}\" for {org}. Store it now: it is not shown again.");
+            Ok(())
+        }
+        Command::RevokeApiKey { org, name } => {
+            api_keys::revoke_api_key(&pool, &org, &name).await?;
+            println!("Revoked API key \"{name}\" of {org}.");
+            Ok(())
+        }
+        Command::ImportTrace { file, org } => import_trace(&pool, &file, &org).await,
         Command::AddMember { org, email, role } => {
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("{e}"))?;
             accounts::add_member(&pool, &org, &email, role).await?;
@@ -122,6 +161,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Imports a trace through `jobs::upsert_jobs`, the ingestion API's write
+/// path, in batches of 1,000 with a progress bar.
+async fn import_trace(pool: &AnyPool, file: &std::path::Path, org: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let records = seed::philly_records(&text, chrono::Utc::now())?;
+    let org_id: i64 = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1")
+        .bind(org)
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("no organization has the slug \"{org}\""))?;
+
+    let progress = indicatif::ProgressBar::new(records.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} jobs ({per_sec}, {eta} left)")
+            .context("building the progress bar")?,
+    );
+    for batch in records.chunks(1_000) {
+        jobs::upsert_jobs(pool, org_id, batch).await.context("storing a batch")?;
+        progress.inc(batch.len() as u64);
+    }
+    progress.finish();
+    println!("Imported {} jobs into {org}.", records.len());
+    Ok(())
 }
 
 async fn open_database(settings: &Settings) -> anyhow::Result<AnyPool> {

@@ -13,7 +13,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::{export, web_auth};
+use crate::{export, ingest, web_auth};
 
 /// Router state: the app's and the Leptos options the page routes need.
 #[derive(Clone)]
@@ -46,6 +46,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .route("/logout", post(web_auth::logout))
         .route("/orgs/switch", post(web_auth::switch_org))
         .route("/usage/export.csv", get(export::usage_csv))
+        .route("/api/v1/jobs", post(ingest::post_jobs))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
         .leptos_routes_with_context(

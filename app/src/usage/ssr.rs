@@ -434,6 +434,51 @@ mod tests {
     }
 
     #[test]
+    fn dst_changes_in_chicago_and_berlin() {
+        use chrono_tz::America::Chicago;
+        use chrono_tz::Europe::Berlin;
+        // (zone, local "now" a few hours after the change, hour labels of
+        // the 6-hour view, day of the change and its length in hours)
+        let cases = [
+            (Chicago, "2022-03-13 05:30:00", ["23:00", "00:00", "01:00", "03:00", "04:00", "05:00"], "Mar 13", 23),
+            (Chicago, "2022-11-06 04:30:00", ["00:00", "01:00", "01:00", "02:00", "03:00", "04:00"], "Nov 6", 25),
+            (Berlin, "2024-03-31 05:30:00", ["23:00", "00:00", "01:00", "03:00", "04:00", "05:00"], "Mar 31", 23),
+            (Berlin, "2024-10-27 04:30:00", ["00:00", "01:00", "02:00", "02:00", "03:00", "04:00"], "Oct 27", 25),
+        ];
+        for (zone, local_now, hour_labels, day_label, day_hours) in cases {
+            let now = at(zone, local_now);
+
+            let hours = plan_buckets(RangeKey::Hours6, zone, now);
+            let labels: Vec<_> = hours.iter().map(|s| s.label.as_str()).collect();
+            assert_eq!(labels, hour_labels, "{zone} {local_now}");
+            check_contiguous(&hours);
+            assert!(hours.iter().all(|s| (s.end - s.start).num_minutes() == 60), "{zone} {local_now}");
+
+            let days = plan_buckets(RangeKey::Days7, zone, now);
+            let change = days.iter().find(|s| s.label == day_label).unwrap();
+            assert_eq!((change.end - change.start).num_hours(), day_hours, "{zone} {local_now}");
+            check_contiguous(&days);
+        }
+    }
+
+    #[test]
+    fn job_at_bucket_edge_counts_in_later_bucket() {
+        let zone = chrono_tz::Asia::Kolkata; // UTC+05:30
+        let now = at(zone, "2025-06-10 15:20:30");
+        for range in [RangeKey::Hour1, RangeKey::Hours6, RangeKey::Days7] {
+            let spans = plan_buckets(range, zone, now);
+            let edge = spans[3].start;
+            let groups = [group(edge, "m", "completed", 1), group(edge - Duration::seconds(1), "m", "failed", 1)];
+
+            let summary = summarize(range, zone, now, &spans, &groups);
+
+            assert_eq!(summary.buckets[3].completed, 1, "{range:?}");
+            assert_eq!(summary.buckets[3].failed, 0, "{range:?}");
+            assert_eq!(summary.buckets[2].failed, 1, "{range:?}");
+        }
+    }
+
+    #[test]
     fn midnight_skipped_by_dst_starts_day_at_first_valid_time() {
         // Havana moved clocks from 00:00 to 01:00 on 2024-03-10.
         let zone = chrono_tz::America::Havana;

@@ -30,6 +30,12 @@ pub struct TestApp {
 
 /// Opens a fresh, migrated database on `backend`.
 pub async fn fresh_database(backend: Backend) -> (AnyPool, Option<tempfile::TempDir>) {
+    let (pool, _, dir) = fresh_database_with_url(backend).await;
+    (pool, dir)
+}
+
+/// Like `fresh_database`, also returning the URL, for a second process.
+pub async fn fresh_database_with_url(backend: Backend) -> (AnyPool, String, Option<tempfile::TempDir>) {
     let (url, dir) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("create a temporary folder");
@@ -38,9 +44,9 @@ pub async fn fresh_database(backend: Backend) -> (AnyPool, Option<tempfile::Temp
         }
         Backend::Postgres => (create_postgres_database().await, None),
     };
-    let pool = database::connect(&SecretString::from(url)).await.expect("connect to the test database");
+    let pool = database::connect(&SecretString::from(url.clone())).await.expect("connect to the test database");
     database::migrate(&pool, backend).await.expect("migrate the test database");
-    (pool, dir)
+    (pool, url, dir)
 }
 
 async fn create_postgres_database() -> String {
