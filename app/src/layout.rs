@@ -43,6 +43,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
     };
     let current = info.current.slug.clone();
     let has_choice = info.orgs.len() > 1;
+    let is_owner = info.current.role == crate::auth::Role::Owner;
     let options = info
         .orgs
         .iter()
@@ -68,6 +69,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             <p class="role">{format!("Signed in as {} ({})", info.email, info.current.role.as_str())}</p>
             <ul class="nav-links">
                 <li><A href="/usage">"Usage"</A></li>
+                {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
             </ul>
             <form method="post" action="/logout" class="sign-out">
                 <button type="submit" class="button secondary">"Sign out"</button>

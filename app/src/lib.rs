@@ -1,6 +1,7 @@
 //! Casola Billing & Usage: the pages, components and server functions
 //! shared by the server (feature `ssr`) and the browser (feature `hydrate`).
 
+pub mod api_keys;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -16,6 +17,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+use crate::api_keys::ApiKeysPage;
 use crate::auth::LoginPage;
 use crate::layout::Layout;
 use crate::usage::UsagePage;
@@ -56,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("/") view=|| view! { <Redirect path="/usage"/> }/>
                     <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async/>
+                    <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::api_keys;
+use app::api_keys::ssr as api_keys;
 use crate::jobs::{upsert_jobs, JobRecord, JobStatus};
 
 /// Records accepted in one request.

@@ -2,7 +2,6 @@
 //! operator commands. `main.rs` only parses the command line.
 
 pub mod accounts;
-pub mod api_keys;
 pub mod database;
 pub mod export;
 pub mod ingest;

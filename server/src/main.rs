@@ -8,7 +8,8 @@ use app::auth::Role;
 use app::state::AppState;
 use casola_server::database::{self, Backend};
 use casola_server::settings::{self, Settings};
-use casola_server::{accounts, api_keys, jobs, router, seed, telemetry};
+use app::api_keys::ssr as api_keys;
+use casola_server::{accounts, jobs, router, seed, telemetry};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
@@ -143,13 +144,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateApiKey { org, name } => {
-            let key = api_keys::create_api_key(&pool, &org, &name).await?;
+            let org_id = api_keys::org_id_of(&pool, &org).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let key = api_keys::create_key(&pool, org_id, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{key}");
             eprintln!("Created API key \"{name}\" for {org}. Store it now: it is not shown again.");
             Ok(())
         }
         Command::RevokeApiKey { org, name } => {
-            api_keys::revoke_api_key(&pool, &org, &name).await?;
+            let org_id = api_keys::org_id_of(&pool, &org).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            api_keys::revoke_key(&pool, org_id, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Revoked API key \"{name}\" of {org}.");
             Ok(())
         }

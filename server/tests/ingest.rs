@@ -5,7 +5,7 @@ mod common;
 
 use app::auth::Role;
 use app::usage::UsageSummary;
-use casola_server::api_keys::{create_api_key, revoke_api_key};
+use app::api_keys::ssr::{create_key, org_id_of, revoke_key};
 use casola_server::database::Backend;
 use chrono::{Duration, SecondsFormat, Utc};
 use common::{spawn_app, TestApp};
@@ -24,6 +24,14 @@ fn job(id: &str, status: &str, minutes_ago: i64) -> Value {
         "finished_at": finished,
         "gpu_count": 4
     })
+}
+
+async fn create_api_key(pool: &sqlx::AnyPool, slug: &str, name: &str) -> Result<String, app::error::AppError> {
+    create_key(pool, org_id_of(pool, slug).await?, name).await
+}
+
+async fn revoke_api_key(pool: &sqlx::AnyPool, slug: &str, name: &str) -> Result<(), app::error::AppError> {
+    revoke_key(pool, org_id_of(pool, slug).await?, name).await
 }
 
 async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
@@ -244,3 +252,68 @@ on_both_databases!(
     key_writes_only_its_organization,
     acknowledged_batches_survive_kill,
 );
+
+mod key_management {
+    use super::*;
+
+    async fn call(client: &reqwest::Client, app: &TestApp, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client.post(app.url(&format!("/api/api-keys/{endpoint}"))).form(form).send().await.unwrap()
+    }
+
+    async fn owner_creates_lists_and_revokes(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        let owner = app.signed_in("owner@acme.test").await;
+
+        let created = call(&owner, &app, "create", &[("name", "ci runner")]).await;
+        assert_eq!(created.status(), 200);
+        let key: String = created.json().await.unwrap();
+        assert!(key.starts_with("csk_"), "{key}");
+        assert_eq!(post(&app, &key, &json!({ "jobs": [job("a", "queued", 1)] })).await.status(), 200);
+
+        let duplicate = call(&owner, &app, "create", &[("name", "ci runner")]).await;
+        assert_eq!(duplicate.status(), 409);
+
+        let listed: Vec<app::api_keys::ApiKeyInfo> = call(&owner, &app, "list", &[]).await.json().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "ci runner");
+        assert!(key.starts_with(&listed[0].prefix));
+        assert!(listed[0].prefix.len() < key.len() / 2, "the list never shows the whole key");
+
+        assert_eq!(call(&owner, &app, "revoke", &[("name", "ci runner")]).await.status(), 200);
+        assert_eq!(post(&app, &key, &json!({ "jobs": [job("b", "queued", 1)] })).await.status(), 401);
+        let missing = call(&owner, &app, "revoke", &[("name", "nope")]).await;
+        assert_eq!(missing.status(), 404);
+    }
+
+    async fn only_owners_manage_keys(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        app.user_in("acme", "admin@acme.test", Role::Admin).await;
+        app.user_in("acme", "member@acme.test", Role::Member).await;
+        app.org_with_user("rival", "owner@rival.test", Role::Owner).await;
+        create_api_key(&app.pool, "acme", "platform").await.unwrap();
+
+        for email in ["admin@acme.test", "member@acme.test"] {
+            let client = app.signed_in(email).await;
+            assert_eq!(call(&client, &app, "list", &[]).await.status(), 403, "{email} list");
+            assert_eq!(call(&client, &app, "create", &[("name", "x")]).await.status(), 403, "{email} create");
+            assert_eq!(call(&client, &app, "revoke", &[("name", "platform")]).await.status(), 403, "{email} revoke");
+        }
+        let signed_out = app.client();
+        assert_eq!(call(&signed_out, &app, "list", &[]).await.status(), 401);
+
+        let rival = app.signed_in("owner@rival.test").await;
+        assert_eq!(call(&rival, &app, "revoke", &[("name", "platform")]).await.status(), 404);
+        let listed: Vec<app::api_keys::ApiKeyInfo> = call(&rival, &app, "list", &[]).await.json().await.unwrap();
+        assert!(listed.is_empty(), "another organization's keys stay hidden");
+
+        let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM api_keys WHERE name = 'platform'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(revoked, None);
+    }
+
+    on_both_databases!(owner_creates_lists_and_revokes, only_owners_manage_keys);
+}

@@ -65,7 +65,7 @@ pub async fn require_owner() -> Result<Caller, AppError> {
     if caller.role != Role::Owner {
         tracing::debug!(user_id = caller.user_id, org_id = caller.org_id, "rejected: not an owner");
         return Err(AppError::Forbidden(format!(
-            "Only owners of {} can do this.",
+            "Only owners of {} can do this. Ask an owner for help.",
             caller.current.name
         )));
     }
