@@ -48,7 +48,7 @@ apt_install() {
 }
 
 if [ "$purpose" = test ]; then
-  apt_install postgresql chromium
+  apt_install postgresql chromium curl
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing Playwright (no browser download: tests use Debian's chromium)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
