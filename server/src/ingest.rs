@@ -5,7 +5,7 @@
 //! records. A record has `id` (the platform's job id), `model`, `status`,
 //! `submitted_at`, optional `started_at` and `finished_at` (RFC 3339),
 //! `gpu_count` and optional `gpu_ms`. The batch is stored whole or not at
-//! all, and a 2xx answer is sent only after the transaction commits.
+//! all, and a 2xx response is sent only after the transaction commits.
 
 use app::state::AppState;
 use axum::body::{to_bytes, Body};
@@ -22,11 +22,11 @@ use crate::jobs::{upsert_jobs, JobRecord, JobStatus};
 
 /// Records accepted in one request.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
-/// Largest body accepted: 10,000 records of about 400 bytes each, with room.
+/// Maximum body size: 10,000 records of about 400 bytes each, with room.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Longest job id or model name.
+/// Maximum length of a job id or model name, in characters.
 const MAX_TEXT_LEN: usize = 200;
-/// Most GPUs one job may report.
+/// Maximum GPU count one job may report.
 const MAX_GPU_COUNT: i64 = 4_096;
 /// How far in the future a submission time may lie, for clock skew.
 const MAX_CLOCK_SKEW_MS: i64 = 5 * 60_000;
