@@ -179,6 +179,14 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// Runs a test body, failing it after three minutes so that a hang names
+/// its test instead of stalling the whole run.
+pub async fn within_time_limit(test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(std::time::Duration::from_secs(180), test).await.is_err() {
+        panic!("the test did not finish within 180 s");
+    }
+}
+
 /// Generates one `#[tokio::test]` per backend from an async test body that
 /// takes a `Backend`.
 #[macro_export]
@@ -188,7 +196,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(casola_server::database::Backend::Sqlite).await;
+                    $crate::common::within_time_limit(super::$name(casola_server::database::Backend::Sqlite)).await;
                 }
             )*
         }
@@ -196,7 +204,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(casola_server::database::Backend::Postgres).await;
+                    $crate::common::within_time_limit(super::$name(casola_server::database::Backend::Postgres)).await;
                 }
             )*
         }
