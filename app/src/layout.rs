@@ -68,6 +68,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             <p class="role">{format!("Signed in as {} ({})", info.email, info.current.role.as_str())}</p>
             <ul class="nav-links">
                 <li><A href="/usage">"Usage"</A></li>
+                <li><A href="/billing">"Billing"</A></li>
             </ul>
             <form method="post" action="/logout" class="sign-out">
                 <button type="submit" class="button secondary">"Sign out"</button>

@@ -2,6 +2,7 @@
 //! shared by the server (feature `ssr`) and the browser (feature `hydrate`).
 
 pub mod auth;
+pub mod billing;
 #[cfg(feature = "ssr")]
 pub mod db;
 pub mod error;
@@ -17,6 +18,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::auth::LoginPage;
+use crate::billing::BillingPage;
 use crate::layout::Layout;
 use crate::usage::UsagePage;
 
@@ -56,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("/") view=|| view! { <Redirect path="/usage"/> }/>
                     <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -13,7 +13,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
-use crate::{export, web_auth};
+use crate::{export, web_auth, webhooks};
 
 /// Router state: the app's and the Leptos options the page routes need.
 #[derive(Clone)]
@@ -34,8 +34,8 @@ impl FromRef<ServerState> for LeptosOptions {
     }
 }
 
-/// Builds every route: pages, server functions, form posts, the CSV export
-/// and health checks, behind the session and cross-site guards.
+/// Builds every route: pages, server functions, form posts, the CSV export,
+/// Stripe webhooks and health checks, behind the session and cross-site guards.
 pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
     let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
     let routes = generate_route_list(App);
@@ -46,6 +46,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .route("/logout", post(web_auth::logout))
         .route("/orgs/switch", post(web_auth::switch_org))
         .route("/usage/export.csv", get(export::usage_csv))
+        .route("/webhooks/stripe", post(webhooks::stripe_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))

@@ -65,7 +65,7 @@ async fn create_postgres_database() -> String {
 /// Starts the real router on 127.0.0.1 with a fresh database.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
-    let state = AppState { pool: pool.clone(), secure_cookies: false };
+    let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: None };
     let options = LeptosOptions::builder().output_name("casola").build();
     let app = router::build_router(state, options);
 
