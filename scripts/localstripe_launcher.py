@@ -8,6 +8,10 @@ things the tests need:
 * GET /_config/request_count returns how many API requests were made with
   the secret key in the request's Authorization header, so a test can
   assert that the product made no Stripe call;
+* POST /_config/exit_after with `method` and `path_prefix` makes the
+  stand-in exit right after answering the first matching API request, so a
+  test can stop it in the middle of a sequence of calls; the state is
+  saved before the answer leaves;
 * --exit-with-parent stops the stand-in when the process that started it
   exits, so test runs leave no server behind.
 
@@ -52,13 +56,30 @@ def use_state_file(path):
 
 
 request_counts = collections.Counter()
+exit_after = {}
 
 
 @web.middleware
 async def count_requests(request, handler):
-    if request.path.startswith('/v1/'):
-        request_counts[server.get_api_key(request)] += 1
-    return await handler(request)
+    if not request.path.startswith('/v1/'):
+        return await handler(request)
+    request_counts[server.get_api_key(request)] += 1
+    response = await handler(request)
+    if (exit_after and request.method == exit_after['method'] and
+            request.path.startswith(exit_after['path_prefix'])):
+        # Send the answer, then exit before reading another request. The
+        # store was saved by localstripe's own middleware already.
+        await response.prepare(request)
+        await response.write_eof()
+        os._exit(0)
+    return response
+
+
+async def config_exit_after(request):
+    data = await request.post()
+    exit_after['method'] = data['method']
+    exit_after['path_prefix'] = data['path_prefix']
+    return web.Response()
 
 
 async def request_count(request):
@@ -90,25 +111,24 @@ def main():
     app = server.app
     app.middlewares.insert(0, count_requests)
     app.router.add_get('/_config/request_count', request_count)
-    if args.exit_with_parent:
-        parent_pid = os.getppid()
+    app.router.add_post('/_config/exit_after', config_exit_after)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(serve(app, args.port, args.exit_with_parent))
 
-        async def start_watchdog(_app):
-            asyncio.ensure_future(exit_with_parent(parent_pid))
 
-        app.on_startup.append(start_watchdog)
-
+async def serve(app, port, with_parent):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(('127.0.0.1', args.port))
-    port = sock.getsockname()[1]
-
-    async def announce(_app):
-        print(f'listening on 127.0.0.1:{port}', flush=True)
-
-    app.on_startup.append(announce)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    web.run_app(app, sock=sock, print=None, access_log=None)
+    sock.bind(('127.0.0.1', port))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    # Announced only now, once connections are accepted.
+    print(f'listening on 127.0.0.1:{sock.getsockname()[1]}', flush=True)
+    if with_parent:
+        await exit_with_parent(os.getppid())
+    else:
+        await asyncio.Event().wait()
 
 
 if __name__ == '__main__':

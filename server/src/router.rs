@@ -61,6 +61,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
         .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
+        .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(web_auth::reject_cross_site))
         .with_state(state)
 }
@@ -76,13 +77,21 @@ async fn readiness(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Runs a server function with the app state in context, then gives an
-/// error response the status its `AppError` names: the server function
-/// machinery sends every error as 500.
+/// Runs a server function that `leptos_routes_with_context` did not
+/// register, with the app state in context.
 async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> Response {
-    let response = handle_server_fns_with_context(move || provide_context(state.clone()), request)
+    handle_server_fns_with_context(move || provide_context(state.clone()), request)
         .await
-        .into_response();
+        .into_response()
+}
+
+/// Gives a server function's error response the status its `AppError`
+/// names: the server function machinery sends every error as 500. A layer
+/// rather than the `/api/` handler, because `leptos_routes_with_context`
+/// registers each server function's own path, which takes precedence over
+/// the `/api/{*fn_name}` route.
+async fn server_fn_error_status(request: Request<Body>, next: middleware::Next) -> Response {
+    let response = next.run(request).await;
     if !response.headers().contains_key("serverfnerror") {
         return response;
     }

@@ -19,7 +19,8 @@ pub enum Removal {
 
 /// Decides what removing `card_id` from `cards` does.
 ///
-/// `cards` are the organization's attached cards; `subscription_status` is
+/// `cards` are the organization's attached cards, newest first;
+/// `subscription_status` is
 /// Stripe's status of its subscription, if any. The last card cannot go
 /// while the subscription is active, trialing or past due. Removing the
 /// default promotes the most recently added other card.
@@ -42,8 +43,16 @@ pub fn plan_removal(cards: &[Card], card_id: &str, subscription_status: Option<&
         }
     }
 
+    // Stripe dates cards in whole seconds; among cards of the same second the
+    // one listed first (the newest) wins.
     let new_default = if card.is_default {
-        others.into_iter().max_by(|a, b| a.added_at.cmp(&b.added_at).then(a.id.cmp(&b.id))).cloned()
+        others
+            .into_iter()
+            .fold(None::<&Card>, |best, c| match best {
+                Some(b) if b.added_at >= c.added_at => Some(b),
+                _ => Some(c),
+            })
+            .cloned()
     } else {
         None
     };
@@ -148,6 +157,15 @@ mod tests {
     fn default_removal_promotes_newest_other() {
         let cards = [card("pm_1111", 10, false), card("pm_2222", 30, true), card("pm_3333", 20, false)];
         let Removal::Allowed { new_default: Some(promoted) } = plan_removal(&cards, "pm_2222", Some("active")) else {
+            panic!("removing the default with others left must promote one");
+        };
+        assert_eq!(promoted.id, "pm_3333");
+    }
+
+    #[test]
+    fn same_second_promotes_listed_first() {
+        let cards = [card("pm_3333", 20, false), card("pm_1111", 20, false), card("pm_2222", 10, true)];
+        let Removal::Allowed { new_default: Some(promoted) } = plan_removal(&cards, "pm_2222", None) else {
             panic!("removing the default with others left must promote one");
         };
         assert_eq!(promoted.id, "pm_3333");

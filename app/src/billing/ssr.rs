@@ -415,7 +415,10 @@ pub async fn refresh(pool: &AnyPool, stripe: &Stripe, org_id: i64, customer_id: 
     let cards = stripe.list_cards(customer_id).await.map_err(RefreshError::Stripe)?;
     let subscriptions = stripe.list_subscriptions(customer_id).await.map_err(RefreshError::Stripe)?;
     let invoices = stripe.list_invoices(customer_id).await.map_err(RefreshError::Stripe)?;
-    let now = now_ms();
+    // Event times are whole seconds, so the state is dated to the start of
+    // its second: an event from the same second is applied, not dropped as
+    // stale. The next refresh corrects the rare older event of that second.
+    let now = now_ms() / 1000 * 1000;
     let app = |e| RefreshError::App(db_error("refresh billing mirror", e));
 
     let mut tx = pool.begin().await.map_err(app)?;
@@ -495,8 +498,8 @@ async fn upsert_card(tx: &mut Transaction<'_, Any>, org_id: i64, card: &PaymentM
     };
     sqlx::query(
         "INSERT INTO billing_cards \
-         (payment_method_id, org_id, brand, last4, exp_month, exp_year, added_at, detached_at, state_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+         (payment_method_id, org_id, brand, last4, exp_month, exp_year, added_at, first_seen_at, detached_at, state_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, NULL, $8) \
          ON CONFLICT (payment_method_id) DO UPDATE SET org_id = excluded.org_id, brand = excluded.brand, \
          last4 = excluded.last4, exp_month = excluded.exp_month, exp_year = excluded.exp_year, \
          detached_at = NULL, state_at = excluded.state_at",
@@ -509,6 +512,7 @@ async fn upsert_card(tx: &mut Transaction<'_, Any>, org_id: i64, card: &PaymentM
     .bind(details.exp_year)
     .bind(card.created * 1000)
     .bind(state_at)
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -650,7 +654,7 @@ pub async fn customer_of(pool: &AnyPool, org_id: i64) -> Result<Option<CustomerR
 pub async fn load_cards(pool: &AnyPool, org_id: i64, default_id: Option<&str>) -> Result<Vec<Card>, AppError> {
     let rows = sqlx::query(
         "SELECT payment_method_id, brand, last4, exp_month, exp_year, added_at FROM billing_cards \
-         WHERE org_id = $1 AND detached_at IS NULL ORDER BY added_at DESC, payment_method_id DESC",
+         WHERE org_id = $1 AND detached_at IS NULL ORDER BY added_at DESC, first_seen_at DESC, payment_method_id DESC",
     )
     .bind(org_id)
     .fetch_all(pool)

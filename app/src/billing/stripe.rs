@@ -270,13 +270,20 @@ impl Stripe {
     /// localstripe accept this; the product never does it, only the demo
     /// seed and the tests, which stand in for the browser's Stripe.js.
     pub async fn create_test_card(&self, number: &str, exp_month: u32, exp_year: i32) -> Result<PaymentMethod, StripeFailure> {
-        let form = [
-            ("type", "card".to_string()),
-            ("card[number]", number.to_string()),
-            ("card[exp_month]", exp_month.to_string()),
-            ("card[exp_year]", exp_year.to_string()),
-            ("card[cvc]", "123".to_string()),
-        ];
+        #[derive(serde::Serialize)]
+        struct CardParams<'a> {
+            number: &'a str,
+            exp_month: u32,
+            exp_year: i32,
+            cvc: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Form<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            card: CardParams<'a>,
+        }
+        let form = Form { kind: "card", card: CardParams { number, exp_month, exp_year, cvc: "123" } };
         let request = RequestBuilder::new(StripeMethod::Post, "/payment_methods").form(&form);
         self.send(request, Some(one_time_key("test-card", &number[number.len().saturating_sub(4)..]))).await
     }
@@ -294,14 +301,27 @@ impl Stripe {
             Err(failure) if failure.is_not_found() => {}
             Err(failure) => return Err(failure),
         }
-        let form = [
-            ("id", self.settings.price_id.clone()),
-            ("amount", amount_cents.to_string()),
-            ("currency", currency.to_string()),
-            ("interval", "month".to_string()),
-            ("nickname", name.to_string()),
-            ("product[name]", name.to_string()),
-        ];
+        #[derive(serde::Serialize)]
+        struct Product<'a> {
+            name: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Form<'a> {
+            id: &'a str,
+            amount: i64,
+            currency: &'a str,
+            interval: &'a str,
+            nickname: &'a str,
+            product: Product<'a>,
+        }
+        let form = Form {
+            id: &self.settings.price_id,
+            amount: amount_cents,
+            currency,
+            interval: "month",
+            nickname: name,
+            product: Product { name },
+        };
         let request = RequestBuilder::new(StripeMethod::Post, "/plans").form(&form);
         let _: serde_json::Value = self.send(request, Some(one_time_key("plan", &self.settings.price_id))).await?;
         Ok(())

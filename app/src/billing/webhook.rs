@@ -220,8 +220,8 @@ async fn apply_card(tx: &mut Transaction<'_, Any>, card: &PaymentMethod, event_a
 
     sqlx::query(
         "INSERT INTO billing_cards \
-         (payment_method_id, org_id, brand, last4, exp_month, exp_year, added_at, detached_at, state_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+         (payment_method_id, org_id, brand, last4, exp_month, exp_year, added_at, first_seen_at, detached_at, state_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, NULL, $8) \
          ON CONFLICT (payment_method_id) DO UPDATE SET brand = excluded.brand, last4 = excluded.last4, \
          exp_month = excluded.exp_month, exp_year = excluded.exp_year, state_at = excluded.state_at",
     )
@@ -233,6 +233,7 @@ async fn apply_card(tx: &mut Transaction<'_, Any>, card: &PaymentMethod, event_a
     .bind(details.exp_year)
     .bind(card.created * 1000)
     .bind(event_at)
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(EventOutcome::Applied)

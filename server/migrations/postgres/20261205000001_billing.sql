@@ -30,6 +30,9 @@ CREATE TABLE billing_cards (
     exp_year BIGINT NOT NULL,
     -- Stripe's creation time; the newest other card replaces a removed default.
     added_at BIGINT NOT NULL,
+    -- When this server first saw the card. Stripe's times are whole seconds,
+    -- so this orders cards added within the same second.
+    first_seen_at BIGINT NOT NULL,
     -- Set when the card is detached. The row stays so that a delayed
     -- "attached" event cannot bring the card back.
     detached_at BIGINT,
