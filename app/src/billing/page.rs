@@ -71,10 +71,14 @@ pub fn BillingPage() -> impl IntoView {
         set_default.pending().get() || remove.pending().get() || subscribe.pending().get() || cancel.pending().get()
     });
     let confirm = RwSignal::new(None::<Confirm>);
+    // Effects run only in the browser, so this marks the page as hydrated
+    // for browser tests, which must not click before the handlers exist.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
 
     view! {
         <Title text="Billing · Casola"/>
-        <section class="page billing-page">
+        <section class="page billing-page" data-hydrated=move || hydrated.get().to_string()>
             <h1>"Billing"</h1>
             <Suspense fallback=|| view! { <p class="loading" role="status">"Loading billing…"</p> }>
                 {move || overview.get().map(|result| match result {
@@ -254,7 +258,11 @@ fn CardRow(
         let card = card.clone();
         view! {
             <button type="button" class="icon-button trash" title="Remove card" aria-label=format!("Remove {label}")
-                disabled=move || pending.get() on:click=move |_| on_trash(card.clone())>"🗑"</button>
+                disabled=move || pending.get() on:click=move |_| on_trash(card.clone())>
+                <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2">
+                    <path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/>
+                </svg>
+            </button>
         }
     });
 

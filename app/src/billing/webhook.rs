@@ -121,7 +121,11 @@ async fn dispatch(tx: &mut Transaction<'_, Any>, event: &WebhookEvent) -> Result
         "payment_method.attached" | "payment_method.updated" => apply_card(tx, &object(event)?, event_at).await,
         "payment_method.detached" => apply_detach(tx, &object(event)?, event_at).await,
         "customer.updated" => apply_customer(tx, &object(event)?, event_at).await,
-        "invoice.paid" | "invoice.payment_failed" => apply_invoice(tx, &object(event)?).await,
+        // localstripe sends invoice.payment_succeeded where Stripe also
+        // sends invoice.paid; both carry the paid invoice.
+        "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
+            apply_invoice(tx, &object(event)?).await
+        }
         other => Ok(EventOutcome::Ignored(format!("type {other} is not used"))),
     }
 }
