@@ -1,6 +1,6 @@
-// Add Card on the billing page. Asks the server for a SetupIntent, loads
+// Add Card on the billing page. Requests a SetupIntent from the server, loads
 // Stripe.js from the URL the server names, mounts Stripe's card element and
-// confirms the SetupIntent with Stripe from the browser, then asks the
+// confirms the SetupIntent with Stripe from the browser, then requests the
 // server to finish that SetupIntent. The card number goes only to Stripe.
 (function () {
   // Leptos may insert this script again when the page re-renders.
@@ -24,7 +24,7 @@
     });
   }
 
-  // Server functions answer errors as {"Variant": "message"}; see AppError.
+  // Server functions return errors as {"Variant": "message"}; see AppError.
   function errorMessage(body, status) {
     if (body === 'Unauthenticated') return 'You are signed out. Sign in again to continue.';
     if (body && typeof body === 'object') {

@@ -9,9 +9,9 @@ things the tests need:
   the secret key in the request's Authorization header, so a test can
   assert that the product made no Stripe call;
 * POST /_config/exit_after with `method` and `path_prefix` makes the
-  stand-in exit right after answering the first matching API request, so a
-  test can stop it in the middle of a sequence of calls; the state is
-  saved before the answer leaves;
+  stand-in exit right after responding to the first matching API request,
+  so a test can stop it in the middle of a sequence of calls. The state is
+  saved before the response leaves.
 * --exit-with-parent stops the stand-in when the process that started it
   exits, so test runs leave no server behind.
 
@@ -67,7 +67,7 @@ async def count_requests(request, handler):
     response = await handler(request)
     if (exit_after and request.method == exit_after['method'] and
             request.path.startswith(exit_after['path_prefix'])):
-        # Send the answer, then exit before reading another request. The
+        # Send the response, then exit before reading another request. The
         # store was saved by localstripe's own middleware already.
         await response.prepare(request)
         await response.write_eof()

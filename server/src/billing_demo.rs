@@ -18,7 +18,7 @@ pub const DEMO_PLAN_AMOUNT_CENTS: i64 = 4_900;
 const DEMO_CARDS: [(&str, u32, i32); 2] = [("4242424242424242", 12, 2030), ("5555555555554444", 8, 2029)];
 
 /// Creates the stand-in's plan and the demo organization's billing, unless
-/// the stand-in already holds the customer. When the stand-in started empty
+/// the stand-in already contains the customer. When the stand-in started empty
 /// while the database still mirrors an old customer, the mirror is cleared
 /// and everything is created again. Returns what it did, for the console.
 pub async fn seed_billing_demo(pool: &AnyPool, stripe: &Stripe) -> anyhow::Result<String> {

@@ -18,7 +18,7 @@ pub struct Settings {
     /// cargo-leptos sets (defaults: `target/site`, `127.0.0.1:3000`).
     pub leptos: LeptosOptions,
     /// The `STRIPE_*` settings; `None` when `STRIPE_SECRET_KEY` is unset,
-    /// and billing then answers 503.
+    /// and billing then responds 503.
     pub stripe: Option<StripeSettings>,
 }
 

@@ -15,7 +15,7 @@ use sha2::Sha256;
 /// libraries use the same 5 minutes against replayed deliveries.
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 
-/// Why a `Stripe-Signature` header was rejected.
+/// The reason a `Stripe-Signature` header was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("the Stripe-Signature header is missing")]
@@ -79,7 +79,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Verifies and applies one event. Answers 400 for a bad signature or an
+/// Verifies and applies one event. Responds 400 for a bad signature or an
 /// unreadable event (nothing changes), 200 for an applied, duplicate, stale
 /// or ignored event, and 5xx when the database failed, so Stripe retries.
 pub async fn stripe_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -199,7 +199,7 @@ async fn subscribe_shows_plan_and_invoice(backend: Backend) {
 }
 
 /// B1, first half: a past_due subscription's only card stays, and the
-/// message says why and points to Cancel Subscription.
+/// message explains why and points to Cancel Subscription.
 async fn b1_past_due_last_card_refused(backend: Backend) {
     let (billing, owner, org_id, ids) = acme(backend, &[CARD_VISA], true).await;
     let customer = customer_id(&billing, org_id).await;

@@ -153,7 +153,7 @@ impl BillingOverview {
     }
 }
 
-/// What the browser needs to collect a card with Stripe.js.
+/// The SetupIntent and keys the browser needs to collect a card with Stripe.js.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardSetup {
     /// Stripe's SetupIntent id (seti_…).
@@ -161,7 +161,7 @@ pub struct CardSetup {
     /// The SetupIntent's client secret, which only confirms this intent.
     pub client_secret: String,
     pub publishable_key: String,
-    /// Where to load Stripe.js from.
+    /// URL of Stripe.js.
     pub js_url: String,
 }
 
@@ -209,7 +209,7 @@ pub async fn set_default_card(card_id: String) -> Result<(), AppError> {
 }
 
 /// Removes `card_id`. Removing the default promotes the most recently added
-/// other card; the last card cannot go while the subscription is active,
+/// other card. The last card cannot go while the subscription is active,
 /// trialing or past due (409 with the reason).
 ///
 /// Public endpoint: owners only, for one of their organization's cards (403

@@ -38,14 +38,14 @@ fn date_time(ms: i64) -> String {
         .unwrap_or_else(|| "—".to_string())
 }
 
-/// A pending confirmation: what the dialog asks before a change.
+/// A change waiting for the user's confirmation in the dialog.
 #[derive(Debug, Clone, PartialEq)]
 enum Confirm {
     RemoveCard { card: Card, removal: Removal },
     Cancel,
 }
 
-/// The billing page of the current organization.
+/// Renders the billing page of the current organization.
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| get_billing_overview());
@@ -279,8 +279,9 @@ fn CardRow(
     }
 }
 
-/// The Add Card dialog. `public/billing.js` opens it from the Add Card
-/// button, mounts Stripe.js's card element in `#card-element` and submits.
+/// Renders the Add Card dialog. `public/billing.js` opens it from the Add
+/// Card button, mounts Stripe.js's card element in `#card-element` and
+/// submits it.
 #[component]
 fn AddCardDialog() -> impl IntoView {
     view! {

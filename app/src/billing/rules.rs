@@ -7,13 +7,13 @@ use super::{Card, CardExpiry};
 /// the organization must keep at least one card.
 pub const CHARGING_STATUSES: [&str; 3] = ["active", "trialing", "past_due"];
 
-/// What removing a card does, decided before any Stripe call.
+/// The outcome of removing a card, decided before any Stripe call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     /// The card may go. `new_default` is the card that becomes the default,
     /// when the removed card was the default and another card remains.
     Allowed { new_default: Option<Card> },
-    /// The card must stay; the message says why and what to do instead.
+    /// The card must stay. The message explains why and what to do instead.
     Refused(String),
 }
 

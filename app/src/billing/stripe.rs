@@ -1,7 +1,7 @@
-//! The Stripe client. Requests are async-stripe's typed builders; responses
-//! are read into this module's own types, which hold only the fields billing
-//! uses and accept both Stripe's current object shapes and the older ones
-//! that localstripe (the offline stand-in) returns.
+//! The Stripe client. Requests are async-stripe's typed builders. Responses
+//! are read into this module's own types, which contain only the fields
+//! billing uses and accept both Stripe's current object shapes and the older
+//! ones that localstripe (the offline stand-in) returns.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,16 +55,16 @@ pub struct Stripe {
     pub settings: Arc<StripeSettings>,
 }
 
-/// A failed Stripe request, before it is mapped to what the client sees.
+/// A failed Stripe request, before it is mapped to the client's error.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeFailure {
-    /// Stripe could not be reached or did not answer in time.
+    /// Stripe could not be reached or did not respond in time.
     #[error("Stripe is unreachable: {0}")]
     Unreachable(String),
-    /// Stripe answered with an error status.
+    /// Stripe responded with an error status.
     #[error("Stripe returned status {status}: {message}")]
     Api { status: u16, code: Option<String>, message: String },
-    /// Stripe answered 2xx with a body this module cannot read.
+    /// Stripe responded 2xx with a body this module cannot read.
     #[error("unreadable Stripe response: {0}")]
     Unreadable(String),
 }
@@ -76,9 +76,9 @@ impl StripeFailure {
     }
 }
 
-/// Maps a Stripe failure to the client's error: unreachable is 503, a card
+/// Maps a Stripe failure to the client's error. Unreachable is 503. A card
 /// error (402) is 400 with Stripe's message, which is written for card
-/// holders; anything else is logged and becomes a 500 with a request id.
+/// holders. Anything else is logged and becomes a 500 with a request id.
 pub fn stripe_error(context: &str, failure: StripeFailure) -> AppError {
     match failure {
         StripeFailure::Unreachable(cause) => {
@@ -267,8 +267,8 @@ impl Stripe {
     }
 
     /// Creates a card from raw card details. Only Stripe's test mode and
-    /// localstripe accept this; the product never does it, only the demo
-    /// seed and the tests, which stand in for the browser's Stripe.js.
+    /// localstripe accept this. The product never calls it: only the demo
+    /// seed and the tests do, in place of the browser's Stripe.js.
     pub async fn create_test_card(&self, number: &str, exp_month: u32, exp_year: i32) -> Result<PaymentMethod, StripeFailure> {
         #[derive(serde::Serialize)]
         struct CardParams<'a> {
@@ -335,9 +335,9 @@ impl Stripe {
     }
 }
 
-/// Returns an idempotency key for one user action: a retry of the same
-/// request reuses it, while a later action (setting card A as default again
-/// after B) gets a new key, since Stripe would replay an old key's response
+/// Returns an idempotency key for one user action. A retry of the same
+/// request reuses it. A later action (setting card A as default again after
+/// B) gets a new key, because Stripe would replay an old key's response
 /// without applying the change.
 fn one_time_key(action: &str, object_id: &str) -> String {
     format!("{action}-{object_id}-{}", new_request_id())
@@ -421,8 +421,8 @@ pub struct Subscription {
     pub status: String,
     /// Creation time, seconds since the Unix epoch.
     pub created: i64,
-    /// Where API versions before 2025-03-31 (and localstripe) put the
-    /// period end; newer ones put it on each item.
+    /// The period end in API versions before 2025-03-31 and in localstripe.
+    /// Newer versions put it on each item.
     #[serde(default)]
     pub current_period_end: Option<i64>,
     pub items: List<SubscriptionItem>,

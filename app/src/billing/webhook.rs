@@ -3,7 +3,7 @@
 //!
 //! Events are read into our own type, not async-stripe's `Event`, because
 //! localstripe's events lack fields async-stripe requires
-//! (`pending_webhooks`); the object inside is read with the same types as
+//! (`pending_webhooks`). The object inside is read with the same types as
 //! API responses.
 
 use serde::Deserialize;
@@ -30,14 +30,15 @@ pub struct EventData {
     pub object: serde_json::Value,
 }
 
-/// What handling an event did.
+/// The result of handling one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
     /// The mirror now reflects the event.
     Applied,
     /// The event id was handled before; nothing changed.
     Duplicate,
-    /// The mirror already holds newer state than the event; nothing changed.
+    /// The mirror already contains newer state than the event, so nothing
+    /// changed.
     Stale,
     /// The event is not about a mirrored organization, or of a type billing
     /// does not use; nothing changed.

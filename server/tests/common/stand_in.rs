@@ -109,7 +109,7 @@ impl StandIn {
         assert!(response.status().is_success(), "webhook registration failed: {}", response.status());
     }
 
-    /// Makes localstripe exit right after answering the first `method`
+    /// Makes localstripe exit right after responding to the first `method`
     /// request whose path starts with `path_prefix`.
     pub async fn exit_after(&self, method: &str, path_prefix: &str) {
         let response = reqwest::Client::new()
