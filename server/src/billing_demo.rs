@@ -44,7 +44,7 @@ pub async fn seed_billing_demo(pool: &AnyPool, stripe: &Stripe) -> anyhow::Resul
                 refresh(pool, stripe, org_id, &customer.customer_id)
                     .await
                     .map_err(|e| anyhow::anyhow!("refreshing the demo billing: {e:?}"))?;
-                return Ok("The stand-in already holds the demo customer; billing demo kept.".to_string());
+                return Ok("The stand-in already contains the demo customer; billing demo kept.".to_string());
             }
             Ok(_) => {}
             Err(failure) if failure.is_not_found() => {}

@@ -6,6 +6,7 @@ mod common;
 
 use app::auth::Role;
 use app::billing::BillingOverview;
+use casola_server::billing_demo::seed_billing_demo;
 use casola_server::database::Backend;
 use common::{spawn_billing_app, BillingApp};
 use hmac::{Hmac, Mac};
@@ -521,7 +522,41 @@ async fn stripe_down_shows_last_known_state(backend: Backend) {
     );
 }
 
+/// The demo seed gives the `demo` organization a customer with two cards
+/// and an active subscription, keeps them on a second run, and creates them
+/// again after the stand-in starts empty.
+async fn demo_seed_recreated_after_empty_stand_in(backend: Backend) {
+    let mut billing = spawn_billing_app(backend).await;
+    let org_id = billing.app.org_with_user("demo", "owner@example.com", Role::Owner).await;
+    let owner = billing.app.signed_in("owner@example.com").await;
+    let stripe = billing.app.stripe.clone().unwrap();
+
+    seed_billing_demo(&billing.app.pool, &stripe).await.expect("first seed");
+    let first_customer = customer_id(&billing, org_id).await;
+    let page = overview(&billing, &owner).await;
+    assert_eq!(page.cards.len(), 2);
+    assert_eq!(page.cards.iter().filter(|c| c.is_default).count(), 1);
+    assert_eq!(page.subscription.as_ref().unwrap().status, "active");
+
+    let kept = seed_billing_demo(&billing.app.pool, &stripe).await.expect("second seed");
+    assert!(kept.contains("kept"), "{kept}");
+    assert_eq!(customer_id(&billing, org_id).await, first_customer);
+
+    billing.stand_in.restart_empty().await;
+    seed_billing_demo(&billing.app.pool, &stripe).await.expect("seed after the stand-in was emptied");
+    let second_customer = customer_id(&billing, org_id).await;
+    assert_ne!(second_customer, first_customer);
+    let (default, attached) = stand_in_cards(&billing, &second_customer).await;
+    assert_eq!(attached.len(), 2);
+    assert!(default.is_some_and(|d| attached.contains(&d)));
+    let page = overview(&billing, &owner).await;
+    assert_eq!(page.cards.len(), 2);
+    assert_eq!(page.subscription.unwrap().status, "active");
+    assert_eq!(page.plan, "paid");
+}
+
 on_both_databases!(
+    demo_seed_recreated_after_empty_stand_in,
     first_card_becomes_default,
     unconfirmed_setup_is_rejected,
     star_sets_customer_default,

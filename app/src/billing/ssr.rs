@@ -110,6 +110,9 @@ pub async fn complete_card_setup(caller: &Caller, setup_intent_id: &str) -> Resu
         .retrieve_setup_intent(setup_intent_id)
         .await
         .map_err(|e| stripe_error("retrieve SetupIntent", e))?;
+    if intent.customer.as_deref() != Some(customer.customer_id.as_str()) {
+        return Err(forbidden_object(caller, "card setup", setup_intent_id));
+    }
     if intent.status != "succeeded" {
         return Err(AppError::Conflict(format!(
             "The card was not confirmed with Stripe (status {}). Enter the card again.",

@@ -10,6 +10,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use tracing::Instrument;
 use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, StripeMethod, StripeRequest};
 
 use crate::db::{internal, new_request_id};
@@ -122,6 +123,7 @@ impl Stripe {
         request: RequestBuilder,
         idempotency_key: Option<String>,
     ) -> Result<T, StripeFailure> {
+        let (request_method, request_path) = (request.method, request.path.clone());
         let mut customized = request.customize::<miniserde::json::Value>();
         if let Some(key) = idempotency_key {
             let key = IdempotencyKey::new(&key)
@@ -129,7 +131,8 @@ impl Stripe {
             customized = customized.request_strategy(RequestStrategy::Idempotent(key));
         }
 
-        let value = customized.send(&self.client).await.map_err(failure_of)?;
+        let span = tracing::info_span!("stripe", method = ?request_method, path = %request_path);
+        let value = customized.send(&self.client).instrument(span).await.map_err(failure_of)?;
         let text = miniserde::json::to_string(&value);
         serde_json::from_str(&text).map_err(|e| StripeFailure::Unreadable(e.to_string()))
     }

@@ -84,6 +84,18 @@ impl StandIn {
         self.child = Some(child);
     }
 
+    /// Starts the process again on the same port with an empty store, as
+    /// after a wiped stand-in.
+    pub async fn restart_empty(&mut self) {
+        self.stop().await;
+        let state_file = self.state_dir.path().join("localstripe.pickle");
+        if state_file.exists() {
+            std::fs::remove_file(&state_file).expect("delete the stand-in's saved state");
+        }
+        let (child, _) = launch(self.port, self.state_dir.path()).await;
+        self.child = Some(child);
+    }
+
     /// Returns how many `/v1/` requests were made with `secret_key`.
     pub async fn request_count(&self, secret_key: &str) -> i64 {
         let body: serde_json::Value = reqwest::Client::new()
