@@ -67,7 +67,7 @@ async fn customer_id(billing: &BillingApp, org_id: i64) -> String {
         .expect("the organization has a customer")
 }
 
-/// The customer's default card and attached card ids, as the stand-in has them.
+/// Returns the customer's default card and attached card ids from the stand-in.
 async fn stand_in_cards(billing: &BillingApp, customer: &str) -> (Option<String>, Vec<String>) {
     let found = billing.stand_in.get(&billing.secret_key, &format!("customers/{customer}")).await;
     let default = found["invoice_settings"]["default_payment_method"].as_str().map(str::to_string);
@@ -106,8 +106,8 @@ fn subscription_event(id: &str, event_type: &str, created: i64, subscription: &V
     json!({ "id": id, "type": event_type, "created": created, "data": { "object": object } })
 }
 
-/// An organization "acme" whose owner has `cards` cards (the first is the
-/// default) and, when `subscribed`, an active subscription.
+/// Creates an organization "acme" whose owner has `cards` cards (the first
+/// is the default) and, when `subscribed`, an active subscription.
 async fn acme(backend: Backend, cards: &[&str], subscribed: bool) -> (BillingApp, reqwest::Client, i64, Vec<String>) {
     let billing = spawn_billing_app(backend).await;
     let org_id = billing.app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
@@ -555,7 +555,65 @@ async fn demo_seed_recreated_after_empty_stand_in(backend: Backend) {
     assert_eq!(page.plan, "paid");
 }
 
+/// Card, customer and invoice events: applied when newer than the mirror,
+/// stale when older, and a paid invoice never goes back to failed.
+async fn card_customer_invoice_events(backend: Backend) {
+    let (billing, owner, org_id, ids) = acme(backend, &[CARD_VISA, CARD_MASTERCARD], true).await;
+    let customer = customer_id(&billing, org_id).await;
+    let later = chrono::Utc::now().timestamp() + 2;
+    let card = billing.stand_in.get(&billing.secret_key, &format!("payment_methods/{}", ids[1])).await;
+    let customer_object = billing.stand_in.get(&billing.secret_key, &format!("customers/{customer}")).await;
+    let invoice = overview(&billing, &owner).await.invoices[0].clone();
+    let invoice_object = json!({
+        "id": invoice.id, "created": invoice.created_at / 1000, "amount_due": invoice.amount_due,
+        "currency": invoice.currency, "status": "open", "customer": customer,
+    });
+    let event = |id: &str, kind: &str, created: i64, object: Value| {
+        json!({ "id": id, "type": kind, "created": created, "data": { "object": object } })
+    };
+
+    let mut default_changed = customer_object.clone();
+    default_changed["invoice_settings"]["default_payment_method"] = json!(ids[1]);
+    let (_, outcome) = post_event(&billing, &event("evt_default", "customer.updated", later, default_changed), &billing.webhook_secret).await;
+    assert_eq!(outcome, "applied");
+    let page = overview(&billing, &owner).await;
+    let starred: Vec<&str> = page.cards.iter().filter(|c| c.is_default).map(|c| c.id.as_str()).collect();
+    assert_eq!(starred, vec![ids[1].as_str()]);
+
+    let mut detached = card.clone();
+    detached["customer"] = Value::Null;
+    let (_, outcome) = post_event(&billing, &event("evt_detached", "payment_method.detached", later, detached), &billing.webhook_secret).await;
+    assert_eq!(outcome, "applied");
+    let (_, outcome) = post_event(&billing, &event("evt_attached_old", "payment_method.attached", later - 1, card.clone()), &billing.webhook_secret).await;
+    assert_eq!(outcome, "stale");
+    let (_, outcome) = post_event(&billing, &event("evt_attached_new", "payment_method.attached", later + 1, card), &billing.webhook_secret).await;
+    assert_eq!(outcome, "stale", "a detached card is never attached again");
+    let page = overview(&billing, &owner).await;
+    assert_eq!(page.cards.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec![ids[0].as_str()]);
+
+    let (_, outcome) = post_event(&billing, &event("evt_failed", "invoice.payment_failed", later, invoice_object.clone()), &billing.webhook_secret).await;
+    assert_eq!(outcome, "stale", "a paid invoice stays paid");
+    let mut new_invoice = invoice_object;
+    new_invoice["id"] = json!("in_from_webhook");
+    new_invoice["status"] = json!("paid");
+    new_invoice["amount_due"] = json!(1_234);
+    new_invoice["hosted_invoice_url"] = json!("https://invoice.stripe.com/i/test");
+    let (_, outcome) = post_event(&billing, &event("evt_paid", "invoice.paid", later, new_invoice), &billing.webhook_secret).await;
+    assert_eq!(outcome, "applied");
+    let page = overview(&billing, &owner).await;
+    assert_eq!(page.invoices.iter().find(|i| i.id == invoice.id).unwrap().status, "paid");
+    let added = page.invoices.iter().find(|i| i.id == "in_from_webhook").expect("the paid invoice is mirrored");
+    assert_eq!(added.amount_due, 1_234);
+    assert_eq!(added.hosted_invoice_url.as_deref(), Some("https://invoice.stripe.com/i/test"));
+
+    let (_, outcome) = post_event(&billing, &event("evt_other", "customer.subscription.updated", later, json!({
+        "id": "sub_unknown", "customer": "cus_unknown", "status": "active", "created": later, "items": { "data": [] }
+    })), &billing.webhook_secret).await;
+    assert_eq!(outcome, "ignored: customer is not one of ours");
+}
+
 on_both_databases!(
+    card_customer_invoice_events,
     demo_seed_recreated_after_empty_stand_in,
     first_card_becomes_default,
     unconfirmed_setup_is_rejected,

@@ -43,7 +43,7 @@ pub struct StripeSettings {
 }
 
 impl StripeSettings {
-    /// Whether the API base is a stand-in rather than Stripe itself.
+    /// Returns whether the API base is a stand-in rather than Stripe itself.
     pub fn is_stand_in(&self) -> bool {
         self.api_base != STRIPE_API_BASE
     }
@@ -71,7 +71,7 @@ pub enum StripeFailure {
 }
 
 impl StripeFailure {
-    /// Whether Stripe reported that the object does not exist.
+    /// Returns whether Stripe reported that the object does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StripeFailure::Api { status: 404, .. })
     }
