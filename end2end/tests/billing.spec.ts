@@ -19,6 +19,17 @@ function cardRow(page: Page, last4: string) {
   return page.locator(`.card-row[data-last4="${last4}"]`);
 }
 
+test("billing renders without JavaScript @no-js", async ({ page }) => {
+  await signIn(page, "member@example.com");
+  await page.goto("/billing");
+
+  await expect(page.getByRole("heading", { name: "Billing", level: 1 })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Subscription" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Recent invoices" })).toBeVisible();
+  await expect(page.getByText(/^Only owners can manage billing for Demo GPU Lab:/)).toBeVisible();
+  await expect(page.getByRole("button", { name: "Add Card" })).toHaveCount(0);
+});
+
 test("member sees billing without controls", async ({ page }) => {
   await signIn(page, "member@example.com");
   await openBilling(page);
