@@ -3,7 +3,8 @@
 # and does nothing for what is already there. Versions are pinned:
 #   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), wasm-bindgen-cli 0.2.130
 #   (must equal the wasm-bindgen crate in Cargo.lock), npm packages from the
-#   lock files, Debian's postgresql and chromium.
+#   lock files, Debian's postgresql and chromium, and localstripe 1.15.10
+#   (the offline Stripe stand-in) from PyPI in the project's .venv.
 set -euo pipefail
 
 purpose=${1:-run}
@@ -46,6 +47,14 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
+
+# The Stripe stand-in, used whenever STRIPE_SECRET_KEY is unset.
+if [ "$(.venv/bin/pip show localstripe 2>/dev/null | sed -n 's/^Version: //p')" != "1.15.10" ]; then
+  apt_install python3-venv
+  log "installing localstripe 1.15.10 into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet localstripe==1.15.10
+fi
 
 if [ "$purpose" = test ]; then
   apt_install postgresql chromium curl

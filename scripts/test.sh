@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test. Unit tests, integration tests against SQLite and
-# a throwaway PostgreSQL cluster, then browser tests against the release
-# build seeded with the demo data.
+# a throwaway PostgreSQL cluster (billing tests start their own localstripe
+# each), then browser tests against the release build seeded with the demo
+# data and billing against a localstripe of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,9 @@ export CASOLA_ENV=development LEPTOS_ENV=PROD LEPTOS_OUTPUT_NAME=casola LEPTOS_S
 export LEPTOS_SITE_ADDR=127.0.0.1:$port
 export DATABASE_URL="sqlite://$run_dir/e2e.db?mode=rwc"
 target/release/casola seed-demo
+CASOLA_STRIPE_PORT=${CASOLA_E2E_STRIPE_PORT:-8421}
+source scripts/stand-in.sh "$run_dir/localstripe"
+target/release/casola seed-billing-demo
 target/release/casola >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

@@ -70,6 +70,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             <ul class="nav-links">
                 <li><A href="/usage">"Usage"</A></li>
                 {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
+                <li><A href="/billing">"Billing"</A></li>
             </ul>
             <form method="post" action="/logout" class="sign-out">
                 <button type="submit" class="button secondary">"Sign out"</button>

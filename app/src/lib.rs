@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod billing;
 #[cfg(feature = "ssr")]
 pub mod db;
 pub mod error;
@@ -19,6 +20,7 @@ use leptos_router::{path, SsrMode};
 
 use crate::api_keys::ApiKeysPage;
 use crate::auth::LoginPage;
+use crate::billing::BillingPage;
 use crate::layout::Layout;
 use crate::usage::UsagePage;
 
@@ -59,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=|| view! { <Redirect path="/usage"/> }/>
                     <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -2,6 +2,7 @@
 //! operator commands. `main.rs` only parses the command line.
 
 pub mod accounts;
+pub mod billing_demo;
 pub mod database;
 pub mod export;
 pub mod ingest;
@@ -11,3 +12,4 @@ pub mod seed;
 pub mod settings;
 pub mod telemetry;
 pub mod web_auth;
+pub mod webhooks;

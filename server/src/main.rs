@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use app::auth::Role;
+use app::billing::stripe::Stripe;
 use app::state::AppState;
 use casola_server::database::{self, Backend};
 use casola_server::settings::{self, Settings};
 use app::api_keys::ssr as api_keys;
-use casola_server::{accounts, jobs, router, seed, telemetry};
+use casola_server::{accounts, billing_demo, jobs, router, seed, telemetry};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
@@ -30,6 +31,10 @@ enum Command {
     /// Create the demo organization, its three sign-ins and the Philly jobs,
     /// when the database has no organization yet.
     SeedDemo,
+    /// Give the demo organization a Stripe customer with two cards and an
+    /// active subscription, unless Stripe already has them. Only against a
+    /// stand-in (STRIPE_API_BASE other than Stripe's).
+    SeedBillingDemo,
     /// Create a user. The password is read from the first line of standard
     /// input, so it never appears in the process list.
     CreateUser {
@@ -131,6 +136,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::SeedBillingDemo => {
+            let stripe_settings = settings
+                .stripe
+                .clone()
+                .context("STRIPE_SECRET_KEY is not set, so there is no Stripe to seed")?;
+            let stripe = Stripe::new(stripe_settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", billing_demo::seed_billing_demo(&pool, &stripe).await?);
+            Ok(())
+        }
         Command::CreateUser { email, name } => {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password).context("reading the password from standard input")?;
@@ -199,7 +213,21 @@ async fn open_database(settings: &Settings) -> anyhow::Result<AnyPool> {
 
 async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
     let address = settings.leptos.site_addr;
-    let state = AppState { pool, secure_cookies: !settings.development };
+    let stripe = match settings.stripe.clone() {
+        Some(stripe_settings) => {
+            tracing::info!(
+                api_base = %stripe_settings.api_base,
+                stand_in = stripe_settings.is_stand_in(),
+                "billing talks to Stripe"
+            );
+            Some(Stripe::new(stripe_settings).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        None => {
+            tracing::warn!("STRIPE_SECRET_KEY is not set: the billing page will answer 503");
+            None
+        }
+    };
+    let state = AppState { pool, secure_cookies: !settings.development, stripe };
     let app = router::build_router(state, settings.leptos.clone());
 
     let listener = tokio::net::TcpListener::bind(address)

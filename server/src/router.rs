@@ -13,7 +13,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::{export, ingest, web_auth};
+use crate::{export, ingest, web_auth, webhooks};
 
 /// Router state: the app's and the Leptos options the page routes need.
 #[derive(Clone)]
@@ -34,8 +34,9 @@ impl FromRef<ServerState> for LeptosOptions {
     }
 }
 
-/// Builds every route: pages, server functions, form posts, the CSV export
-/// and health checks, behind the session and cross-site guards.
+/// Builds every route: pages, server functions, form posts, the CSV export,
+/// the ingestion API, Stripe webhooks and health checks, behind the session
+/// and cross-site guards.
 pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
     let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
     let routes = generate_route_list(App);
@@ -47,6 +48,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .route("/orgs/switch", post(web_auth::switch_org))
         .route("/usage/export.csv", get(export::usage_csv))
         .route("/api/v1/jobs", post(ingest::post_jobs))
+        .route("/webhooks/stripe", post(webhooks::stripe_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
         .leptos_routes_with_context(
@@ -77,7 +79,9 @@ async fn readiness(State(state): State<AppState>) -> Response {
 }
 
 /// Gives a server function's error response the status its `AppError`
-/// names: the server function machinery sends every error as 500.
+/// names: the server function machinery sends every error as 500. A layer,
+/// because `leptos_routes_with_context` registers each server function's
+/// own route.
 async fn server_fn_error_status(response: Response) -> Response {
     if !response.headers().contains_key("serverfnerror") {
         return response;

@@ -1,6 +1,7 @@
 //! Typed settings read from the environment, with development defaults.
 
 use anyhow::{bail, Context};
+use app::billing::stripe::{StripeSettings, STRIPE_API_BASE, STRIPE_JS_URL};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
@@ -16,6 +17,9 @@ pub struct Settings {
     /// Site root, address and asset names, from the `LEPTOS_*` variables that
     /// cargo-leptos sets (defaults: `target/site`, `127.0.0.1:3000`).
     pub leptos: LeptosOptions,
+    /// The `STRIPE_*` settings; `None` when `STRIPE_SECRET_KEY` is unset,
+    /// and billing then responds 503.
+    pub stripe: Option<StripeSettings>,
 }
 
 /// Default database: the embedded SQLite file, created on first start.
@@ -43,8 +47,40 @@ impl Settings {
             .context("reading the LEPTOS_* settings")?
             .leptos_options;
 
-        Ok(Settings { database_url: SecretString::from(database_url), development, leptos })
+        Ok(Settings {
+            database_url: SecretString::from(database_url),
+            development,
+            leptos,
+            stripe: stripe_from_env()?,
+        })
     }
+}
+
+/// Reads the `STRIPE_*` variables. With `STRIPE_SECRET_KEY` set, the
+/// publishable key, webhook secret and price id are required too.
+fn stripe_from_env() -> anyhow::Result<Option<StripeSettings>> {
+    let Ok(secret_key) = std::env::var("STRIPE_SECRET_KEY") else {
+        return Ok(None);
+    };
+    let required = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .with_context(|| format!("{name} is missing; it is required when STRIPE_SECRET_KEY is set"))
+    };
+    let mut api_base = std::env::var("STRIPE_API_BASE").unwrap_or_else(|_| STRIPE_API_BASE.to_string());
+    if !api_base.ends_with('/') {
+        api_base.push('/');
+    }
+
+    Ok(Some(StripeSettings {
+        secret_key: SecretString::from(secret_key),
+        publishable_key: required("STRIPE_PUBLISHABLE_KEY")?,
+        webhook_secret: SecretString::from(required("STRIPE_WEBHOOK_SECRET")?),
+        price_id: required("STRIPE_PRICE_ID")?,
+        api_base,
+        js_url: std::env::var("STRIPE_JS_URL").unwrap_or_else(|_| STRIPE_JS_URL.to_string()),
+    }))
 }
 
 /// Sets the asset name cargo-leptos would set, so that a binary started

@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod stand_in;
+
 use std::net::SocketAddr;
 
+use app::billing::stripe::{Stripe, StripeSettings};
 use app::state::AppState;
 use casola_server::database::{self, Backend};
 use casola_server::jobs::{upsert_jobs, JobRecord, JobStatus};
@@ -25,6 +28,8 @@ pub struct TestApp {
     pub base: String,
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The app's Stripe client, for billing tests.
+    pub stripe: Option<Stripe>,
     _sqlite_dir: Option<tempfile::TempDir>,
 }
 
@@ -68,10 +73,49 @@ async fn create_postgres_database() -> String {
     format!("{base}/{name}")
 }
 
-/// Starts the real router on 127.0.0.1 with a fresh database.
+/// Starts the real router on 127.0.0.1 with a fresh database and no Stripe.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, None).await
+}
+
+/// The paid plan's id in the stand-in.
+pub const TEST_PRICE_ID: &str = "casola_pro_test";
+
+/// A running app wired to its own localstripe.
+pub struct BillingApp {
+    pub app: TestApp,
+    pub stand_in: stand_in::StandIn,
+    /// The app's Stripe secret key, unique per test so that the stand-in's
+    /// request count covers only this app.
+    pub secret_key: String,
+    pub webhook_secret: String,
+}
+
+/// Starts a localstripe, the real router with Stripe settings pointing at
+/// it, the paid plan, and the stand-in's webhooks to the app.
+pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
+    let stand_in = stand_in::StandIn::start().await;
+    let secret_key = format!("sk_test_casola_{}", app::db::new_request_id());
+    let webhook_secret = format!("whsec_casola_{}", app::db::new_request_id());
+    let settings = StripeSettings {
+        secret_key: SecretString::from(secret_key.clone()),
+        publishable_key: "pk_test_casola".to_string(),
+        webhook_secret: SecretString::from(webhook_secret.clone()),
+        price_id: TEST_PRICE_ID.to_string(),
+        api_base: stand_in.base.clone(),
+        js_url: format!("{}js.stripe.com/v3/", stand_in.base),
+    };
+    let stripe = Stripe::new(settings).expect("build the Stripe client");
+    stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
+
+    let app = spawn_app_with(backend, Some(stripe)).await;
+    stand_in.register_webhook(&app.url("/webhooks/stripe"), &webhook_secret).await;
+    BillingApp { app, stand_in, secret_key, webhook_secret }
+}
+
+async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
-    let state = AppState { pool: pool.clone(), secure_cookies: false };
+    let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: stripe.clone() };
     let options = LeptosOptions::builder().output_name("casola").build();
     let app = router::build_router(state, options);
 
@@ -81,7 +125,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         axum::serve(listener, app).await.expect("serve");
     });
 
-    TestApp { base: format!("http://{address}"), pool, backend, _sqlite_dir: dir }
+    TestApp { base: format!("http://{address}"), pool, backend, stripe, _sqlite_dir: dir }
 }
 
 impl TestApp {

@@ -1,0 +1,98 @@
+// Add Card on the billing page. Requests a SetupIntent from the server, loads
+// Stripe.js from the URL the server names, mounts Stripe's card element and
+// confirms the SetupIntent with Stripe from the browser, then requests the
+// server to finish that SetupIntent. The card number goes only to Stripe.
+(function () {
+  // Leptos may insert this script again when the page re-renders.
+  if (window.casolaBillingLoaded) return;
+  window.casolaBillingLoaded = true;
+
+  let stripe = null;
+  let cardElement = null;
+  let setup = null;
+  let loadedUrl = null;
+
+  const byId = (id) => document.getElementById(id);
+
+  function loadScript(url) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = url;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error('Stripe.js could not be loaded from ' + url + '. Try again.'));
+      document.head.appendChild(script);
+    });
+  }
+
+  // Server functions return errors as {"Variant": "message"}; see AppError.
+  function errorMessage(body, status) {
+    if (body === 'Unauthenticated') return 'You are signed out. Sign in again to continue.';
+    if (body && typeof body === 'object') {
+      const value = Object.values(body)[0];
+      if (typeof value === 'string') return value;
+      if (value && value.request_id) return 'Something went wrong on our side (request ' + value.request_id + '). Try again.';
+    }
+    return 'The request failed with status ' + status + '. Try again.';
+  }
+
+  async function callServer(endpoint, params) {
+    const response = await fetch('/api/billing/' + endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(params),
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(errorMessage(body, response.status));
+    return body;
+  }
+
+  async function openDialog() {
+    const dialog = byId('add-card-dialog');
+    byId('card-errors').textContent = '';
+    byId('card-element').textContent = 'Loading the card form…';
+    dialog.showModal();
+    try {
+      setup = await callServer('card-setup', {});
+      if (loadedUrl !== setup.js_url) {
+        await loadScript(setup.js_url);
+        loadedUrl = setup.js_url;
+      }
+      stripe = window.Stripe(setup.publishable_key);
+      byId('card-element').textContent = '';
+      cardElement = stripe.elements().create('card');
+      cardElement.mount('#card-element');
+    } catch (error) {
+      byId('card-element').textContent = '';
+      byId('card-errors').textContent = error.message;
+    }
+  }
+
+  async function saveCard(event) {
+    event.preventDefault();
+    if (!stripe || !cardElement || !setup) return;
+    const button = byId('add-card-save');
+    button.disabled = true;
+    byId('card-errors').textContent = '';
+    try {
+      const result = await stripe.confirmCardSetup(setup.client_secret, {
+        payment_method: { card: cardElement },
+      });
+      if (result.error) throw new Error(result.error.message || 'Stripe could not confirm the card. Check it and try again.');
+      await callServer('complete-card-setup', { setup_intent_id: setup.setup_intent_id });
+      byId('add-card-dialog').close();
+      window.location.reload();
+    } catch (error) {
+      byId('card-errors').textContent = error.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('#add-card')) openDialog();
+    if (event.target.closest('#add-card-cancel')) byId('add-card-dialog').close();
+  });
+  document.addEventListener('submit', (event) => {
+    if (event.target.id === 'add-card-form') saveCard(event);
+  });
+})();
