@@ -69,8 +69,8 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             <p class="role">{format!("Signed in as {} ({})", info.email, info.current.role.as_str())}</p>
             <ul class="nav-links">
                 <li><A href="/usage">"Usage"</A></li>
-                {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
                 <li><A href="/billing">"Billing"</A></li>
+                {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
             </ul>
             <form method="post" action="/logout" class="sign-out">
                 <button type="submit" class="button secondary">"Sign out"</button>
