@@ -1,6 +1,8 @@
 //! Casola Billing & Usage: the pages, components and server functions
 //! shared by the server (feature `ssr`) and the browser (feature `hydrate`).
 
+#![recursion_limit = "256"]
+
 pub mod api_keys;
 pub mod auth;
 pub mod billing;

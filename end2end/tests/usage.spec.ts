@@ -146,7 +146,7 @@ test("empty organization shows the explanation @no-js", async ({ page }) => {
   if (test.info().project.name === "no-js") {
     await page.getByRole("button", { name: "Switch" }).click();
   }
-  await expect(page.getByRole("heading", { name: /No jobs in the last/ })).toBeVisible();
+  await expect(page.getByRole("heading", { name: /No jobs yet in/ })).toBeVisible();
   expect(await cardNumber(page, "total")).toBe(0);
   await expect(page.locator(".model-table")).toHaveCount(0);
   await page.screenshot({ path: `${SCREENSHOTS}/usage-empty-${test.info().project.name}.png`, fullPage: true });
@@ -202,4 +202,43 @@ test("failed load offers retry and slow load shows progress", async ({ page }) =
   await page.getByRole("link", { name: "Retry" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Loading usage" })).toBeVisible();
   await expect(page.locator(".bar-hit")).toHaveCount(60);
+});
+
+test("walks back three weeks with the arrows and forward again", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=7d&tz=UTC");
+  await waitForHydration(page);
+  const label = page.locator(".window-label");
+  await expect(page.locator(".window-nav [aria-disabled=true]")).toHaveText("Later →");
+  const labels = [await label.innerText()];
+
+  for (let step = 0; step < 3; step++) {
+    await page.getByRole("link", { name: "← Earlier" }).click();
+    await expect(label).not.toHaveText(labels[labels.length - 1]);
+    labels.push(await label.innerText());
+    await expect(page.locator(".bar-hit")).toHaveCount(7);
+    await expect(page.locator(".bar-hit.partial")).toHaveCount(0);
+  }
+  await expect(page).toHaveURL(/end=\d{4}-\d{2}-\d{2}/);
+  await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 7 days");
+  await page.screenshot({ path: `${SCREENSHOTS}/usage-past-window.png`, fullPage: true });
+
+  for (let step = 2; step >= 0; step--) {
+    await page.getByRole("link", { name: "Later →" }).click();
+    await expect(label).toHaveText(labels[step]);
+  }
+  await expect(page).not.toHaveURL(/end=/);
+});
+
+test("custom range from the date inputs @no-js", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  const day = (offset: number) => new Date(Date.now() - offset * 86_400_000).toISOString().slice(0, 10);
+  await page.goto("/usage?tz=UTC");
+  await page.getByLabel("From").fill(day(4));
+  await page.getByLabel("To").fill(day(2));
+  await page.getByRole("button", { name: "Show custom range" }).click();
+  await expect(page).toHaveURL(new RegExp(`range=custom&from=${day(4)}&to=${day(2)}`));
+  await expect(page.locator(".bar-hit")).toHaveCount(3);
+  await expect(page.getByLabel("Time range")).toHaveValue("custom");
+  await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 3 days");
 });

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use app::auth::ssr::{caller_from_token, SESSION_COOKIE};
 use app::error::AppError;
 use app::state::AppState;
-use app::usage::ssr::{export_rows, fetch_minute_groups, parse_time_zone, plan_buckets, zone_from_cookie, TIME_ZONE_COOKIE};
+use app::usage::ssr::{export_rows, fetch_minute_groups, parse_time_zone, zone_from_cookie, TIME_ZONE_COOKIE};
+use app::usage::window::plan_window;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -14,9 +15,9 @@ use axum_extra::extract::CookieJar;
 
 use crate::web_auth::error_page;
 
-/// Streams the caller's usage for `range` and `tz` (the page's parameters;
-/// `sort` and `dir` are accepted and ignored) as CSV. Any member may
-/// download it.
+/// Returns the caller's usage for the page's window parameters (`range`,
+/// `end`, `from`, `to`, `tz`; `sort`, `dir` and `compare` are accepted and
+/// ignored) as CSV. Any member may download it.
 pub async fn usage_csv(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -40,12 +41,7 @@ async fn build_csv(
     jar: &CookieJar,
     params: &HashMap<String, String>,
 ) -> Result<(String, String), AppError> {
-    let query = app::usage::UsageQuery::from_params(
-        params.get("range").map(String::as_str),
-        params.get("tz").map(String::as_str),
-        params.get("sort").map(String::as_str),
-        params.get("dir").map(String::as_str),
-    )?;
+    let query = app::usage::UsageQuery::from_params(|name| params.get(name).map(String::as_str))?;
     let requested_zone = query.tz.as_deref().map(parse_time_zone).transpose()?;
     let token = jar.get(SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
     let caller = caller_from_token(&state.pool, token.value()).await?;
@@ -53,7 +49,8 @@ async fn build_csv(
         zone_from_cookie(jar.get(TIME_ZONE_COOKIE).map(|c| c.value()), &caller.current.timezone).0
     });
 
-    let spans = plan_buckets(query.range, zone, chrono::Utc::now());
+    let window = plan_window(&query, zone, chrono::Utc::now())?;
+    let spans = window.spans;
     let groups = fetch_minute_groups(&state.pool, caller.org_id, &spans).await?;
     let rows = export_rows(&spans, &groups);
 
@@ -80,6 +77,11 @@ async fn build_csv(
     let bytes = writer.into_inner().map_err(|e| app::db::internal("finish usage csv", e))?;
     let body = String::from_utf8(bytes).map_err(|e| app::db::internal("encode usage csv", e))?;
 
-    let filename = format!("casola-usage-{}-{}.csv", caller.current.slug, query.range.as_str());
+    let window_name = match (query.custom, query.end) {
+        (Some(custom), _) => format!("{}-to-{}", custom.from, custom.to),
+        (None, Some(end)) => format!("{}-to-{}", query.range.as_str(), end.as_param().replace(':', "")),
+        (None, None) => query.range.as_str().to_string(),
+    };
+    let filename = format!("casola-usage-{}-{window_name}.csv", caller.current.slug);
     Ok((filename, body))
 }

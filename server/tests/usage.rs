@@ -136,7 +136,7 @@ async fn empty_organization_shows_empty_state(backend: Backend) {
     let client = app.signed_in("owner@fresh.test").await;
 
     let page = client.get(app.url("/usage?range=90d")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("No jobs in the last 90 days"), "empty state missing");
+    assert!(page.contains("No jobs yet in"), "empty state missing");
     assert!(!page.contains("model-table"), "an empty range has no table");
 
     let data = summary_json(&app, &client, "90d", "UTC").await;
@@ -314,3 +314,115 @@ on_both_databases!(
     case_u2_today_in_daily_view_from_database,
     fall_back_hour_counts_each_half,
 );
+
+mod windows {
+    use super::*;
+
+    async fn window_summary(
+        app: &TestApp,
+        client: &reqwest::Client,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client.post(app.url("/api/usage/summary")).form(form).send().await.unwrap()
+    }
+
+    // A past week through `end`, compared with the week before it.
+    async fn past_window_with_comparison(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        let zone = chrono_tz::America::Chicago;
+        let at = |text: &str| local(zone, text).timestamp_millis();
+        // The week of the fall-back change: 3 completed, 1 failed.
+        app.add_jobs(org, "m", JobStatus::Completed, &[at("2022-11-06 01:30:00"), at("2022-11-01 12:00:00"), at("2022-11-06 23:59:59")]).await;
+        app.add_jobs(org, "m", JobStatus::Failed, &[at("2022-10-31 00:00:00")]).await;
+        // The week before: 2 completed. A job after the window: not counted.
+        app.add_jobs(org, "m", JobStatus::Completed, &[at("2022-10-24 08:00:00"), at("2022-10-30 23:00:00")]).await;
+        app.add_jobs(org, "m", JobStatus::Completed, &[at("2022-11-07 00:00:00")]).await;
+        let client = app.signed_in("owner@acme.test").await;
+
+        let response = window_summary(&app, &client, &[("range", "7d"), ("tz", "America/Chicago"), ("end", "2022-11-06")]).await;
+        assert_eq!(response.status(), 200);
+        let data: UsageSummary = response.json().await.unwrap();
+
+        assert_eq!(data.totals.jobs, 4);
+        assert_eq!(data.totals.completed, 3);
+        assert_eq!(data.totals.failed, 1);
+        let previous = data.previous_totals.clone().unwrap();
+        assert_eq!(previous.jobs, 2);
+        assert_eq!(app::usage::format::change(data.totals.jobs as i64, previous.jobs as i64).as_deref(), Some("+100 %"));
+        assert_eq!(data.models[0].previous.as_ref().unwrap().jobs, 2);
+        assert!(data.buckets.iter().all(|b| !b.partial), "a past window has no partial bucket");
+        assert!(!data.window.live);
+        assert_eq!(data.window.label, "Oct 31 – Nov 6, 2022");
+        assert_eq!(data.buckets.last().unwrap().total, 2, "Nov 6 holds both of its jobs");
+    }
+
+    async fn custom_range_over_berlin_spring_forward(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        let zone = chrono_tz::Europe::Berlin;
+        app.add_jobs(org, "m", JobStatus::Completed, &[local(zone, "2024-03-31 03:00:00").timestamp_millis()]).await;
+        app.add_jobs(org, "m", JobStatus::Failed, &[local(zone, "2024-03-31 01:59:59").timestamp_millis()]).await;
+        let client = app.signed_in("owner@acme.test").await;
+
+        let form = [("range", "custom"), ("tz", "Europe/Berlin"), ("from", "2024-03-31"), ("to", "2024-03-31")];
+        let data: UsageSummary = window_summary(&app, &client, &form).await.json().await.unwrap();
+        let labels: Vec<_> = data.buckets.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels.len(), 23);
+        assert_eq!(&labels[..4], ["00:00", "01:00", "03:00", "04:00"]);
+        assert_eq!((data.buckets[1].failed, data.buckets[2].completed), (1, 1));
+    }
+
+    async fn bad_window_parameters_are_400(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        let client = app.signed_in("owner@acme.test").await;
+        let tomorrow = (Utc::now() + Duration::days(2)).format("%Y-%m-%d").to_string();
+
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("range", "7d"), ("end", tomorrow.as_str())], tomorrow.as_str()),
+            (vec![("range", "7d"), ("end", "next week")], "next week"),
+            (vec![("range", "custom"), ("from", "2024-03-10"), ("to", "2024-03-01")], "after it ends"),
+            (vec![("range", "custom"), ("from", "2023-01-01"), ("to", "2024-06-01")], "the maximum is 366"),
+            (vec![("range", "custom"), ("from", "March"), ("to", "2024-06-01")], "Invalid from"),
+        ];
+        for (pairs, named) in cases {
+            let mut form = pairs.clone();
+            form.push(("tz", "UTC"));
+            let response = window_summary(&app, &client, &form).await;
+            assert_eq!(response.status(), 400, "{pairs:?}");
+            assert!(response.text().await.unwrap().contains(named), "{pairs:?} names {named}");
+
+            let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "%20"))).collect();
+            let query = query.join("&");
+            let page = client.get(app.url(&format!("/usage?{query}"))).send().await.unwrap();
+            assert_eq!(page.status(), 400, "page {query}");
+            let csv = client.get(app.url(&format!("/usage/export.csv?{query}"))).send().await.unwrap();
+            assert_eq!(csv.status(), 400, "csv {query}");
+        }
+    }
+
+    async fn csv_export_carries_window(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        app.add_jobs(org, "m", JobStatus::Completed, &[local(Tz::UTC, "2024-03-05 10:00:00").timestamp_millis()]).await;
+        let client = app.signed_in("owner@acme.test").await;
+
+        let response = client
+            .get(app.url("/usage/export.csv?range=custom&from=2024-03-01&to=2024-03-07&tz=UTC"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-disposition"].to_str().unwrap().contains("2024-03-01-to-2024-03-07"));
+        let text = response.text().await.unwrap();
+        assert!(text.contains("2024-03-05T00:00:00+00:00,2024-03-06T00:00:00+00:00,UTC,m,1,1,0"), "{text}");
+    }
+
+    on_both_databases!(
+        past_window_with_comparison,
+        custom_range_over_berlin_spring_forward,
+        bad_window_parameters_are_400,
+        csv_export_carries_window,
+    );
+}

@@ -39,6 +39,24 @@ pub fn success_rate(rate: Option<f64>) -> String {
     format!("{shown:.1}%")
 }
 
+/// Formats the change from `previous` to `current` as "+12 %", "−5 %" or
+/// "No change", or `None` when `previous` is zero: a change from nothing has
+/// no percentage.
+pub fn change(current: i64, previous: i64) -> Option<String> {
+    if previous <= 0 {
+        return None;
+    }
+    let percent = ((current - previous) as f64 / previous as f64 * 100.0).round() as i64;
+    Some(match percent {
+        0 if current == previous => "No change".to_string(),
+        // A change too small to show as a whole percent still has a sign.
+        0 if current > previous => "+<1 %".to_string(),
+        0 => "−<1 %".to_string(),
+        p if p > 0 => format!("+{} %", group_thousands(&p.to_string())),
+        p => format!("−{} %", group_thousands(&(-p).to_string())),
+    })
+}
+
 /// Formats a count with thousands separators: 15000 is "15,000".
 pub fn count(value: u64) -> String {
     group_thousands(&value.to_string())
@@ -131,6 +149,23 @@ mod tests {
         assert_eq!(success_rate(Some(0.875)), "87.5%");
         assert_eq!(success_rate(Some(0.99999)), "99.9%");
         assert_eq!(success_rate(Some(0.00001)), "0.1%");
+    }
+
+    #[test]
+    fn change_against_previous_window() {
+        assert_eq!(change(112, 100).as_deref(), Some("+12 %"));
+        assert_eq!(change(95, 100).as_deref(), Some("−5 %"));
+        assert_eq!(change(100, 100).as_deref(), Some("No change"));
+        assert_eq!(change(1_001, 1_000).as_deref(), Some("+<1 %"));
+        assert_eq!(change(999, 1_000).as_deref(), Some("−<1 %"));
+        assert_eq!(change(0, 40).as_deref(), Some("−100 %"));
+        assert_eq!(change(5_000, 2).as_deref(), Some("+249,900 %"));
+    }
+
+    #[test]
+    fn change_from_nothing_is_not_shown() {
+        assert_eq!(change(10, 0), None);
+        assert_eq!(change(0, 0), None);
     }
 
     #[test]

@@ -8,9 +8,11 @@ mod page;
 pub mod params;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod window;
 
 pub use page::UsagePage;
-pub use params::{RangeKey, SortDir, SortKey, UsageQuery};
+pub use params::{CustomRange, RangeKey, SortDir, SortKey, UsageQuery, WindowEnd};
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -79,6 +81,46 @@ impl Counts {
 pub struct ModelRow {
     pub model: String,
     pub counts: Counts,
+    /// The same model's counts in the previous window.
+    pub previous: Option<Counts>,
+}
+
+/// Where the previous or next arrow leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowStep {
+    /// The window already reaches now: no next window.
+    Disabled,
+    /// The window that ends now.
+    Live,
+    /// A preset range ending there.
+    End(WindowEnd),
+    /// A custom range.
+    Custom(CustomRange),
+}
+
+/// The window a summary covers, in words, and its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowInfo {
+    /// Such as "Mar 25 – Mar 31, 2024" or "Mar 31, 00:00 – 06:00 CEST".
+    pub label: String,
+    /// Such as "previous 7 days", for the cards' comparison.
+    pub previous_label: String,
+    /// Whether the window ends now (its last bucket is still filling).
+    pub live: bool,
+    pub previous: WindowStep,
+    pub next: WindowStep,
+}
+
+impl Default for WindowInfo {
+    fn default() -> Self {
+        WindowInfo {
+            label: String::new(),
+            previous_label: String::new(),
+            live: true,
+            previous: WindowStep::Disabled,
+            next: WindowStep::Disabled,
+        }
+    }
 }
 
 /// Everything the usage page shows for one range, computed from a single
@@ -98,21 +140,37 @@ pub struct UsageSummary {
     pub org_timezone: String,
     /// Attribution to show while the organization has imported demo data.
     pub data_credit: Option<String>,
+    /// The previous window's totals, for the cards' comparison.
+    pub previous_totals: Option<Counts>,
+    pub window: WindowInfo,
 }
 
 /// Computes the usage summary of the caller's current organization.
 ///
 /// Public endpoint: any member of the organization (owner, admin or member)
-/// may call it. `range` is one of `1h`, `6h`, `24h`, `7d`, `30d`, `90d`.
-/// `tz` is an IANA time zone name, or empty for the browser's zone as its
-/// `casola_tz` cookie reports it (else the organization's). Any other value
-/// is a 400 naming it.
+/// may call it. `range` is one of `1h`, `6h`, `24h`, `7d`, `30d`, `90d` or
+/// `custom` (with `from` and `to` dates); `end` moves a preset range into
+/// the past. `tz` is an IANA time zone name, or empty for the browser's zone
+/// as its `casola_tz` cookie reports it (else the organization's). Any
+/// other value is a 400 naming it.
 #[server(endpoint = "usage/summary")]
-pub async fn get_usage_summary(range: String, tz: String) -> Result<UsageSummary, AppError> {
+pub async fn get_usage_summary(
+    range: String,
+    tz: String,
+    end: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<UsageSummary, AppError> {
     use crate::auth::ssr::require_member;
     use crate::state::AppState;
 
-    let range = RangeKey::parse(&range)?;
+    let query = UsageQuery::from_params(|name| match name {
+        "range" => Some(range.as_str()),
+        "end" => end.as_deref(),
+        "from" => from.as_deref(),
+        "to" => to.as_deref(),
+        _ => None,
+    })?;
     let requested_zone = match tz.as_str() {
         "" => None,
         name => Some(ssr::parse_time_zone(name)?),
@@ -122,10 +180,11 @@ pub async fn get_usage_summary(range: String, tz: String) -> Result<UsageSummary
         Some(zone) => (zone, ZoneSource::Requested),
         None => ssr::browser_or_org_zone(&caller.current.timezone).await,
     };
+    let now = chrono::Utc::now();
+    let window = window::plan_window(&query, zone, now)?;
     let state = expect_context::<AppState>();
 
-    let mut summary =
-        ssr::usage_summary(&state.pool, caller.org_id, range, zone, chrono::Utc::now()).await?;
+    let mut summary = ssr::window_summary(&state.pool, caller.org_id, &window, zone, now).await?;
     summary.org_timezone = caller.current.timezone.clone();
     summary.zone_source = zone_source;
     Ok(summary)

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 use super::chart::{self, DrawnChart};
 use super::format;
 use super::table::ModelTable;
-use super::{get_usage_summary, RangeKey, UsageQuery, UsageSummary, ZoneSource};
+use super::{get_usage_summary, RangeKey, UsageQuery, UsageSummary, WindowInfo, WindowStep, ZoneSource};
 use crate::error::AppError;
 use crate::http_status::set_page_status;
 
@@ -20,22 +20,16 @@ use crate::http_status::set_page_status;
 pub fn UsagePage() -> impl IntoView {
     let query_map = use_query_map();
     let query = Memo::new(move |_| {
-        query_map.with(|q| {
-            UsageQuery::from_params(
-                q.get_str("range"),
-                q.get_str("tz"),
-                q.get_str("sort"),
-                q.get_str("dir"),
-            )
-        })
+        query_map.with(|q| UsageQuery::from_params(|name| q.get_str(name)))
     });
 
-    // Sorting is done in the page, so only the range and zone refetch.
+    // Sorting and the comparison column are done in the page, so only the
+    // window and the zone refetch.
     let summary = Resource::new(
-        move || query.get().ok().map(|q| (q.range, q.tz.clone().unwrap_or_default())),
+        move || query.get().ok().map(|q| SummaryKey::of(&q)),
         |key| async move {
             match key {
-                Some((range, tz)) => get_usage_summary(range.as_str().to_string(), tz).await.map(Some),
+                Some(key) => get_usage_summary(key.range, key.tz, key.end, key.from, key.to).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -74,6 +68,29 @@ pub fn UsagePage() -> impl IntoView {
     }
 }
 
+/// The server function's arguments for a query.
+#[derive(Debug, Clone, PartialEq)]
+struct SummaryKey {
+    range: String,
+    tz: String,
+    end: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl SummaryKey {
+    fn of(query: &UsageQuery) -> SummaryKey {
+        let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        SummaryKey {
+            range: if query.custom.is_some() { "custom".to_string() } else { query.range.as_str().to_string() },
+            tz: query.tz.clone().unwrap_or_default(),
+            end: query.end.map(|e| e.as_param()),
+            from: query.custom.map(|c| date(c.from)),
+            to: query.custom.map(|c| date(c.to)),
+        }
+    }
+}
+
 /// Everything below the heading once the summary has loaded.
 #[component]
 fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
@@ -88,9 +105,10 @@ fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
             zone=data.tz.clone()
             zone_source=data.zone_source
         />
+        <WindowNav window=data.window.clone() query=query.clone()/>
         <Cards data=data.clone()/>
         {if empty {
-            view! { <EmptyState range=data.range/> }.into_any()
+            view! { <EmptyState window=data.window.label.clone() live=data.window.live/> }.into_any()
         } else {
             view! {
                 <section class="panel" aria-labelledby="chart-title">
@@ -102,7 +120,7 @@ fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
                 </section>
                 <section class="panel" aria-labelledby="models-title">
                     <h2 id="models-title">"By model"</h2>
-                    <ModelTable rows=data.models.clone() query=query.clone()/>
+                    <ModelTable rows=data.models.clone() query=query.clone() previous_label=data.window.previous_label.clone()/>
                 </section>
             }
             .into_any()
@@ -129,14 +147,23 @@ fn Controls(
         }
     };
 
+    let is_custom = query.custom.is_some();
     let range_options = RangeKey::ALL
         .into_iter()
         .map(|range| {
-            view! {
-                <option value=range.as_str() selected=range == query.range>{range.label()}</option>
-            }
+            let selected = !is_custom && range == query.range;
+            view! { <option value=range.as_str() selected=selected>{range.label()}</option> }
         })
         .collect_view();
+    let custom_option = is_custom.then(|| view! { <option value="custom" selected>"Custom range"</option> });
+    let end = query.end.map(|e| e.as_param());
+    let custom = query.custom;
+    let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (from_value, to_value) = match custom {
+        Some(c) => (date(c.from), date(c.to)),
+        None => (String::new(), String::new()),
+    };
+    let tz_value = query.tz.clone().unwrap_or_default();
 
     let chosen = query.tz.clone().unwrap_or_default();
     // The automatic choice names the zone it resolved to, and says when the
@@ -176,7 +203,10 @@ fn Controls(
         <Form method="get" action="/usage" attr:class="controls">
             <div class="field">
                 <label for="usage-range">"Time range"</label>
-                <select id="usage-range" name="range" on:change=submit_on_change>{range_options}</select>
+                <select id="usage-range" name="range" on:change=submit_on_change>
+                    {range_options}
+                    {custom_option}
+                </select>
             </div>
             <div class="field">
                 <label for="usage-tz">"Time zone"</label>
@@ -186,17 +216,79 @@ fn Controls(
                 <input type="hidden" name="sort" value=sort.0.as_str()/>
                 <input type="hidden" name="dir" value=sort.1.as_str()/>
             })}
+            {end.map(|end| view! { <input type="hidden" name="end" value=end/> })}
+            {custom.map(|c| view! {
+                <input type="hidden" name="from" value=date(c.from)/>
+                <input type="hidden" name="to" value=date(c.to)/>
+            })}
             <noscript>
                 <button type="submit" class="button">"Apply"</button>
             </noscript>
         </Form>
+        <Form method="get" action="/usage" attr:class="controls custom-range">
+            <input type="hidden" name="range" value="custom"/>
+            {(!tz_value.is_empty()).then(|| view! { <input type="hidden" name="tz" value=tz_value.clone()/> })}
+            <div class="field">
+                <label for="usage-from">"From"</label>
+                <input id="usage-from" type="date" name="from" value=from_value required/>
+            </div>
+            <div class="field">
+                <label for="usage-to">"To"</label>
+                <input id="usage-to" type="date" name="to" value=to_value required/>
+            </div>
+            <button type="submit" class="button secondary">"Show custom range"</button>
+        </Form>
     }
 }
 
-/// The four summary cards.
+/// The window in words, with arrows to the previous and next windows of
+/// the same length. Plain links, so they work with JavaScript off.
+#[component]
+fn WindowNav(window: WindowInfo, query: UsageQuery) -> impl IntoView {
+    let link = |step: WindowStep| -> Option<String> {
+        let target = match step {
+            WindowStep::Disabled => return None,
+            WindowStep::Live => UsageQuery { end: None, custom: None, ..query.clone() },
+            WindowStep::End(end) => UsageQuery { end: Some(end), custom: None, ..query.clone() },
+            WindowStep::Custom(custom) => UsageQuery { end: None, custom: Some(custom), ..query.clone() },
+        };
+        Some(format!("/usage?{}", target.to_query_string()))
+    };
+    let previous = link(window.previous);
+    let next = link(window.next);
+    let arrow = |href: Option<String>, text: &'static str, rel: &'static str| match href {
+        Some(href) => view! { <a class="button secondary" href=href rel=rel>{text}</a> }.into_any(),
+        None => view! { <span class="button secondary disabled" aria-disabled="true">{text}</span> }.into_any(),
+    };
+
+    view! {
+        <nav class="window-nav" aria-label="Time window">
+            {arrow(previous, "← Earlier", "prev")}
+            <p class="window-label">
+                {window.label.clone()}
+                {(!window.live).then(|| view! { <span class="badge">"Past window"</span> })}
+            </p>
+            {arrow(next, "Later →", "next")}
+        </nav>
+    }
+}
+
+/// The four summary cards, each with its change against the previous
+/// window of the same length.
 #[component]
 fn Cards(data: UsageSummary) -> impl IntoView {
     let totals = data.totals;
+    let previous = data.previous_totals.unwrap_or_default();
+    let versus = data.window.previous_label.clone();
+    let change = move |current: i64, before: i64| {
+        format::change(current, before).map(|text| {
+            view! { <p class="card-change">{format!("{text} vs {versus}")}</p> }
+        })
+    };
+    let jobs_change = change(totals.jobs as i64, previous.jobs as i64);
+    let completed_change = change(totals.completed as i64, previous.completed as i64);
+    let failed_change = change(totals.failed as i64, previous.failed as i64);
+    let gpu_change = change(totals.gpu_ms, previous.gpu_ms);
     let success = format::success_rate(totals.success_rate());
     view! {
         <div class="cards">
@@ -204,16 +296,19 @@ fn Cards(data: UsageSummary) -> impl IntoView {
                 <h2>"Total Jobs"</h2>
                 <p class="card-value">{format::count(totals.jobs)}</p>
                 <p class="card-note">"All jobs submitted"</p>
+                {jobs_change}
             </div>
             <div class="card" data-card="completed">
                 <h2>"Completed"</h2>
                 <p class="card-value">{format::count(totals.completed)}</p>
                 <p class="card-note">{format!("Success rate {success}")}</p>
+                {completed_change}
             </div>
             <div class="card" data-card="failed">
                 <h2>"Failed"</h2>
                 <p class="card-value">{format::count(totals.failed)}</p>
                 <p class="card-note">"Jobs that ended with an error"</p>
+                {failed_change}
             </div>
             <div class="card" data-card="compute">
                 <h2>"Compute Time"</h2>
@@ -221,6 +316,7 @@ fn Cards(data: UsageSummary) -> impl IntoView {
                     {format::compute_time(totals.gpu_ms)}
                 </p>
                 <p class="card-note">"GPU count × run time"</p>
+                {gpu_change}
             </div>
         </div>
     }
@@ -329,12 +425,18 @@ fn summary_sentence(data: &UsageSummary) -> String {
     sentence
 }
 
-/// Shown in place of the chart and table when the range has no jobs.
+/// Shown in place of the chart and table when the window has no jobs.
 #[component]
-fn EmptyState(range: RangeKey) -> impl IntoView {
+fn EmptyState(
+    /// The window in words, such as "Mar 25 – Mar 31, 2024".
+    window: String,
+    /// Whether the window ends now.
+    live: bool,
+) -> impl IntoView {
+    let heading = if live { format!("No jobs yet in {window}") } else { format!("No jobs in {window}") };
     view! {
         <section class="panel empty-state" role="status">
-            <h2>{format!("No jobs in the {}", range.label().to_lowercase())}</h2>
+            <h2>{heading}</h2>
             <p>
                 "Jobs appear here as soon as the platform reports them. "
                 "Try a longer time range, or check that your jobs run under this organization."

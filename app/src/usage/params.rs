@@ -1,5 +1,6 @@
 //! The usage page's query parameters: `range`, `tz`, `sort` and `dir`.
 
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -182,14 +183,110 @@ impl SortDir {
     }
 }
 
+/// Where a window ends, as the `end` parameter gives it in the chosen zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowEnd {
+    /// `2024-03-31`: the window ends with that local day.
+    Date(NaiveDate),
+    /// `2024-03-31T05:00`: the window ends at that local time, rounded up to
+    /// a bucket edge. A time in a repeated hour means its first occurrence.
+    LocalTime(NaiveDateTime),
+    /// `2024-03-31T05:00+02:00`: an exact instant, as the page's own
+    /// previous and next links write it.
+    Instant(DateTime<FixedOffset>),
+}
+
+impl WindowEnd {
+    /// Parses the `end` parameter, naming the accepted forms when it fails.
+    pub fn parse(value: &str) -> Result<WindowEnd, AppError> {
+        if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            return Ok(WindowEnd::Date(date));
+        }
+        if let Ok(time) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M") {
+            return Ok(WindowEnd::LocalTime(time));
+        }
+        if let Ok(instant) = DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%:z") {
+            return Ok(WindowEnd::Instant(instant));
+        }
+        Err(AppError::BadRequest(format!(
+            "Invalid end \"{value}\". Use a date such as 2024-03-31, or a date and time \
+             such as 2024-03-31T05:00, in the chosen time zone."
+        )))
+    }
+
+    /// The form the URL carries.
+    pub fn as_param(&self) -> String {
+        match self {
+            WindowEnd::Date(date) => date.format("%Y-%m-%d").to_string(),
+            WindowEnd::LocalTime(time) => time.format("%Y-%m-%dT%H:%M").to_string(),
+            WindowEnd::Instant(instant) => instant.format("%Y-%m-%dT%H:%M%:z").to_string(),
+        }
+    }
+}
+
+/// Longest custom range, in days.
+pub const MAX_CUSTOM_DAYS: i64 = 366;
+
+/// A custom range: whole local days from `from` to `to`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl CustomRange {
+    /// Checks the `from` and `to` parameters: dates, in order, at most
+    /// `MAX_CUSTOM_DAYS` days.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<CustomRange, AppError> {
+        let date = |name: &str, value: Option<&str>| match value.filter(|v| !v.is_empty()) {
+            None => Err(AppError::BadRequest(format!(
+                "A custom range needs `{name}`, a date such as 2024-03-01."
+            ))),
+            Some(value) => NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+                AppError::BadRequest(format!(
+                    "Invalid {name} \"{value}\". Use a date such as 2024-03-01."
+                ))
+            }),
+        };
+        let range = CustomRange { from: date("from", from)?, to: date("to", to)? };
+        if range.from > range.to {
+            return Err(AppError::BadRequest(format!(
+                "The custom range starts ({}) after it ends ({}). Swap the dates.",
+                range.from, range.to
+            )));
+        }
+        if range.days() > MAX_CUSTOM_DAYS {
+            return Err(AppError::BadRequest(format!(
+                "The custom range from {} to {} has {} days; the maximum is {MAX_CUSTOM_DAYS}.",
+                range.from,
+                range.to,
+                range.days()
+            )));
+        }
+        Ok(range)
+    }
+
+    /// Number of days in the range, both ends included.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+}
+
 /// The usage page's state as it appears in the URL. `tz` is `None` when the
 /// URL names no zone, so the page uses the browser's zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageQuery {
+    /// The preset range; ignored while `custom` is set.
     pub range: RangeKey,
     pub tz: Option<String>,
     pub sort: SortKey,
     pub dir: SortDir,
+    /// Where a preset range ends; `None` means now.
+    pub end: Option<WindowEnd>,
+    /// Set by `range=custom` with `from` and `to`.
+    pub custom: Option<CustomRange>,
+    /// Whether the table shows the change against the previous window.
+    pub compare: bool,
 }
 
 impl Default for UsageQuery {
@@ -199,45 +296,81 @@ impl Default for UsageQuery {
             tz: None,
             sort: SortKey::Jobs,
             dir: SortDir::Desc,
+            end: None,
+            custom: None,
+            compare: false,
         }
     }
 }
 
 impl UsageQuery {
-    /// Reads the query parameters, defaulting the missing ones. An unknown
-    /// value is an error; the time zone is checked by the server.
-    pub fn from_params(
-        range: Option<&str>,
-        tz: Option<&str>,
-        sort: Option<&str>,
-        dir: Option<&str>,
-    ) -> Result<UsageQuery, AppError> {
+    /// Reads the query parameters through `param`, defaulting the missing
+    /// ones. An unknown value is an error; the time zone, and whether `end`
+    /// lies in the future, are checked by the server, which knows the zone.
+    pub fn from_params<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<UsageQuery, AppError> {
+        let get = |name: &str| param(name).filter(|v| !v.is_empty());
         let mut query = UsageQuery::default();
-        if let Some(range) = range.filter(|v| !v.is_empty()) {
-            query.range = RangeKey::parse(range)?;
+
+        match get("range") {
+            Some("custom") => query.custom = Some(CustomRange::parse(get("from"), get("to"))?),
+            Some(range) => query.range = RangeKey::parse(range).map_err(|_| {
+                AppError::BadRequest(format!(
+                    "Unknown range \"{range}\". Accepted ranges: {}, custom.",
+                    accepted(RangeKey::ALL.iter().map(|r| r.as_str()))
+                ))
+            })?,
+            None => {}
         }
-        if let Some(tz) = tz.filter(|v| !v.is_empty()) {
+        // `from` and `to` count only with range=custom, and `end` only
+        // without it, so a form can carry all of them while switching.
+        if let Some(end) = get("end").filter(|_| query.custom.is_none()) {
+            query.end = Some(WindowEnd::parse(end)?);
+        }
+        if let Some(tz) = get("tz") {
             query.tz = Some(tz.to_string());
         }
-        if let Some(sort) = sort.filter(|v| !v.is_empty()) {
+        if let Some(sort) = get("sort") {
             query.sort = SortKey::parse(sort)?;
             query.dir = query.sort.default_dir();
         }
-        if let Some(dir) = dir.filter(|v| !v.is_empty()) {
+        if let Some(dir) = get("dir") {
             query.dir = SortDir::parse(dir)?;
+        }
+        match get("compare") {
+            None | Some("0") => {}
+            Some("1") => query.compare = true,
+            Some(other) => {
+                return Err(AppError::BadRequest(format!(
+                    "Invalid compare \"{other}\". Accepted values: 0, 1."
+                )))
+            }
         }
         Ok(query)
     }
 
     /// Builds the query string for this state, leaving out defaults.
     pub fn to_query_string(&self) -> String {
-        let mut pairs = vec![format!("range={}", self.range.as_str())];
+        let mut pairs = Vec::new();
+        match &self.custom {
+            Some(custom) => {
+                pairs.push("range=custom".to_string());
+                pairs.push(format!("from={}", custom.from.format("%Y-%m-%d")));
+                pairs.push(format!("to={}", custom.to.format("%Y-%m-%d")));
+            }
+            None => pairs.push(format!("range={}", self.range.as_str())),
+        }
+        if let Some(end) = &self.end {
+            pairs.push(format!("end={}", encode_component(&end.as_param())));
+        }
         if let Some(tz) = &self.tz {
             pairs.push(format!("tz={}", encode_component(tz)));
         }
         if self.sort != SortKey::Jobs || self.dir != SortDir::Desc {
             pairs.push(format!("sort={}", self.sort.as_str()));
             pairs.push(format!("dir={}", self.dir.as_str()));
+        }
+        if self.compare {
+            pairs.push("compare=1".to_string());
         }
         pairs.join("&")
     }
@@ -266,6 +399,67 @@ pub fn encode_component(value: &str) -> String {
 mod tests {
     use super::*;
 
+    fn params(pairs: &[(&'static str, &'static str)]) -> Result<UsageQuery, AppError> {
+        let pairs = pairs.to_vec();
+        UsageQuery::from_params(move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v))
+    }
+
+    #[test]
+    fn end_accepts_date_local_time_and_instant() {
+        let date = params(&[("end", "2024-03-31")]).unwrap();
+        assert_eq!(date.end, Some(WindowEnd::Date(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap())));
+        let local = params(&[("range", "24h"), ("end", "2022-11-06T01:30")]).unwrap();
+        assert!(matches!(local.end, Some(WindowEnd::LocalTime(_))));
+        let instant = params(&[("range", "6h"), ("end", "2022-11-06T01:00-06:00")]).unwrap();
+        assert_eq!(instant.end.unwrap().as_param(), "2022-11-06T01:00-06:00");
+        assert_eq!(instant.to_query_string(), "range=6h&end=2022-11-06T01%3A00-06%3A00");
+    }
+
+    #[test]
+    fn end_rejects_unparseable_value() {
+        let error = params(&[("end", "last tuesday")]).unwrap_err().to_string();
+        assert!(error.contains("\"last tuesday\""), "{error}");
+        assert!(error.contains("2024-03-31T05:00"), "{error}");
+    }
+
+    #[test]
+    fn custom_range_round_trips() {
+        let query = params(&[("range", "custom"), ("from", "2024-03-01"), ("to", "2024-03-31")]).unwrap();
+        assert_eq!(query.custom.unwrap().days(), 31);
+        assert_eq!(query.to_query_string(), "range=custom&from=2024-03-01&to=2024-03-31");
+    }
+
+    #[test]
+    fn custom_range_rejects_bad_input() {
+        let cases = [
+            (vec![("range", "custom"), ("from", "2024-03-31"), ("to", "2024-03-01")], "after it ends"),
+            (vec![("range", "custom"), ("from", "2023-01-01"), ("to", "2024-03-01")], "the maximum is 366"),
+            (vec![("range", "custom"), ("from", "2024-02-30"), ("to", "2024-03-01")], "\"2024-02-30\""),
+            (vec![("range", "custom"), ("to", "2024-03-01")], "needs `from`"),
+            (vec![("compare", "yes")], "\"yes\""),
+        ];
+        for (pairs, expected) in cases {
+            let pairs: Vec<(&'static str, &'static str)> = pairs;
+            let error = params(&pairs).unwrap_err().to_string();
+            assert!(error.contains(expected), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn window_parameters_apply_only_to_their_kind() {
+        let preset = params(&[("range", "7d"), ("from", "junk"), ("to", "2024-03-02")]).unwrap();
+        assert_eq!(preset.custom, None);
+        let custom =
+            params(&[("range", "custom"), ("from", "2024-03-01"), ("to", "2024-03-02"), ("end", "junk")]).unwrap();
+        assert_eq!(custom.end, None);
+    }
+
+    #[test]
+    fn custom_range_of_366_days_is_accepted() {
+        let query = params(&[("range", "custom"), ("from", "2024-01-01"), ("to", "2024-12-31")]).unwrap();
+        assert_eq!(query.custom.unwrap().days(), 366);
+    }
+
     #[test]
     fn range_parse_rejects_unknown_with_list() {
         let err = RangeKey::parse("2w").unwrap_err();
@@ -276,35 +470,29 @@ mod tests {
 
     #[test]
     fn query_defaults_to_seven_days_by_jobs() {
-        let query = UsageQuery::from_params(None, None, None, None).unwrap();
+        let query = UsageQuery::from_params(|_| None).unwrap();
         assert_eq!(query, UsageQuery::default());
         assert_eq!(query.to_query_string(), "range=7d");
     }
 
     #[test]
     fn query_round_trips_through_string() {
-        let query = UsageQuery::from_params(
-            Some("24h"),
-            Some("Etc/GMT+5"),
-            Some("model"),
-            Some("desc"),
-        )
-        .unwrap();
+        let query = params(&[("range", "24h"), ("tz", "Etc/GMT+5"), ("sort", "model"), ("dir", "desc")]).unwrap();
         assert_eq!(query.to_query_string(), "range=24h&tz=Etc/GMT%2B5&sort=model&dir=desc");
     }
 
     #[test]
     fn query_sort_without_dir_uses_column_default() {
-        let query = UsageQuery::from_params(None, None, Some("model"), None).unwrap();
+        let query = params(&[("sort", "model")]).unwrap();
         assert_eq!(query.dir, SortDir::Asc);
     }
 
     #[test]
     fn query_rejects_bad_sort_and_dir() {
-        let sort = UsageQuery::from_params(None, None, Some("price"), None).unwrap_err();
+        let sort = params(&[("sort", "price")]).unwrap_err();
         assert!(sort.to_string().contains("\"price\""));
         assert!(sort.to_string().contains("success_rate"));
-        let dir = UsageQuery::from_params(None, None, None, Some("up")).unwrap_err();
+        let dir = params(&[("dir", "up")]).unwrap_err();
         assert!(dir.to_string().contains("\"up\""));
         assert!(dir.to_string().contains("asc, desc"));
     }

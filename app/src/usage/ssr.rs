@@ -1,7 +1,7 @@
 //! Server side of the usage page: bucket boundaries in a time zone and the
 //! one query that every figure on the page comes from.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary, ZoneS
 use crate::db::db_error;
 use crate::error::AppError;
 
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 3_600_000;
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// Parses an IANA time zone name, listing examples when it is unknown.
 pub fn parse_time_zone(name: &str) -> Result<Tz, AppError> {
@@ -76,66 +76,77 @@ fn fixed_steps(zone: Tz, now: DateTime<Utc>, step_ms: i64, count: i64) -> Vec<Bu
     let current_start = local_ms - local_ms.rem_euclid(step_ms) - offset_ms;
 
     (0..count)
-        .map(|i| {
-            let start_ms = current_start - (count - 1 - i) * step_ms;
-            let start = utc_from_ms(start_ms);
-            let end = utc_from_ms(start_ms + step_ms);
-            let local_start = start.with_timezone(&zone);
-            let local_end = end.with_timezone(&zone);
-            BucketSpan {
-                start,
-                end,
-                label: local_start.format("%H:%M").to_string(),
-                span_label: format!(
-                    "{} – {} {}",
-                    local_start.format("%a %b %-d, %H:%M"),
-                    local_end.format("%H:%M"),
-                    local_start.format("%Z"),
-                ),
-            }
-        })
+        .map(|i| step_span(zone, current_start - (count - 1 - i) * step_ms, step_ms))
         .collect()
+}
+
+/// Returns the fixed-length bucket of `step_ms` starting at `start_ms`.
+pub fn step_span(zone: Tz, start_ms: i64, step_ms: i64) -> BucketSpan {
+    let start = utc_from_ms(start_ms);
+    let end = utc_from_ms(start_ms + step_ms);
+    let local_start = start.with_timezone(&zone);
+    let local_end = end.with_timezone(&zone);
+    BucketSpan {
+        start,
+        end,
+        label: local_start.format("%H:%M").to_string(),
+        span_label: format!(
+            "{} – {} {}",
+            local_start.format("%a %b %-d, %H:%M"),
+            local_end.format("%H:%M"),
+            local_start.format("%Z"),
+        ),
+    }
 }
 
 fn calendar_days(zone: Tz, now: DateTime<Utc>, count: i64) -> Vec<BucketSpan> {
     let today = now.with_timezone(&zone).date_naive();
     (0..count)
-        .map(|i| {
-            let day = today - Duration::days(count - 1 - i);
-            let start = local_midnight(zone, day);
-            let end = local_midnight(zone, day + Duration::days(1));
-            let local_start = start.with_timezone(&zone);
-            BucketSpan {
-                start,
-                end,
-                label: day.format("%b %-d").to_string(),
-                span_label: format!(
-                    "{} (00:00 – 24:00 {})",
-                    day.format("%a %b %-d, %Y"),
-                    local_start.format("%Z"),
-                ),
-            }
-        })
+        .map(|i| day_span(zone, today - Duration::days(count - 1 - i)))
         .collect()
+}
+
+/// Returns the bucket of the local calendar day `day`, 23 to 25 hours long.
+pub fn day_span(zone: Tz, day: NaiveDate) -> BucketSpan {
+    let start = local_midnight(zone, day);
+    let end = local_midnight(zone, day + Duration::days(1));
+    let local_start = start.with_timezone(&zone);
+    BucketSpan {
+        start,
+        end,
+        label: day.format("%b %-d").to_string(),
+        span_label: format!(
+            "{} (00:00 – 24:00 {})",
+            day.format("%a %b %-d, %Y"),
+            local_start.format("%Z"),
+        ),
+    }
 }
 
 /// Returns the first instant of `day` in `zone`. Where a daylight-saving
 /// change skips midnight, the day starts at the first local time that exists.
 pub fn local_midnight(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
-    let mut local = day.and_time(NaiveTime::MIN);
-    // Gaps are at most a few hours; step a minute at a time past one.
-    for _ in 0..(24 * 60) {
-        match zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => return t.with_timezone(&Utc),
-            LocalResult::Ambiguous(earliest, _) => return earliest.with_timezone(&Utc),
-            LocalResult::None => local += Duration::minutes(1),
-        }
-    }
-    // No zone in the tz database has a gap of a whole day at midnight.
-    Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
+    resolve_local(zone, day.and_time(NaiveTime::MIN))
 }
 
-fn utc_from_ms(ms: i64) -> DateTime<Utc> {
+/// Returns the instant of the local time `local` in `zone`: its first
+/// occurrence when a fall-back change repeats it, and the first time that
+/// exists after it when a spring-forward change skips it.
+pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let mut candidate = local;
+    // Gaps are at most a few hours; step a minute at a time past one.
+    for _ in 0..(24 * 60) {
+        match zone.from_local_datetime(&candidate) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(earliest, _) => return earliest.with_timezone(&Utc),
+            LocalResult::None => candidate += Duration::minutes(1),
+        }
+    }
+    // No zone in the tz database has a gap of a whole day.
+    Utc.from_utc_datetime(&local)
+}
+
+pub fn utc_from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
@@ -147,11 +158,40 @@ pub async fn usage_summary(
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<UsageSummary, AppError> {
-    let spans = plan_buckets(range, zone, now);
-    let groups = fetch_minute_groups(pool, org_id, &spans).await?;
+    let query = super::UsageQuery { range, ..Default::default() };
+    let window = super::window::plan_window(&query, zone, now)?;
+    window_summary(pool, org_id, &window, zone, now).await
+}
+
+/// Computes the usage summary of `org_id` for a planned window, with the
+/// previous window's totals for comparison, from one database read.
+pub async fn window_summary(
+    pool: &AnyPool,
+    org_id: i64,
+    window: &super::window::PlannedWindow,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<UsageSummary, AppError> {
+    // The previous window ends where this one starts, so one read covers both.
+    let both: Vec<BucketSpan> = window.previous.iter().chain(&window.spans).cloned().collect();
+    let groups = fetch_minute_groups(pool, org_id, &both).await?;
     let data_credit = fetch_data_credit(pool, org_id).await?;
 
-    let mut summary = summarize(range, zone, now, &spans, &groups);
+    let mut summary = summarize(window.range, zone, now, &window.spans, &groups);
+    let previous = summarize(window.range, zone, now, &window.previous, &groups);
+    for row in &mut summary.models {
+        row.previous = Some(
+            previous
+                .models
+                .iter()
+                .find(|p| p.model == row.model)
+                .map(|p| p.counts.clone())
+                .unwrap_or_default(),
+        );
+    }
+    summary.granularity = window.granularity;
+    summary.previous_totals = Some(previous.totals);
+    summary.window = window.info.clone();
     summary.data_credit = data_credit;
     Ok(summary)
 }
@@ -272,7 +312,7 @@ pub fn summarize(
 
     let mut models: Vec<ModelRow> = models
         .into_iter()
-        .map(|(model, counts)| ModelRow { model: model.to_string(), counts })
+        .map(|(model, counts)| ModelRow { model: model.to_string(), counts, previous: None })
         .collect();
     // Most jobs first; the map already ordered ties by name.
     models.sort_by(|a, b| b.counts.jobs.cmp(&a.counts.jobs));
@@ -287,6 +327,8 @@ pub fn summarize(
         models,
         org_timezone: String::new(),
         data_credit: None,
+        previous_totals: None,
+        window: Default::default(),
     }
 }
 

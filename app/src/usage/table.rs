@@ -42,11 +42,23 @@ pub fn sort_models(rows: &mut [ModelRow], key: SortKey, dir: SortDir) {
 pub fn ModelTable(
     /// Rows in any order; the table sorts them by `query`.
     rows: Vec<ModelRow>,
-    /// The page's state, for the sort and for building header links.
+    /// The page's state, for the sort, the comparison column and links.
     query: UsageQuery,
+    /// The window compared with, such as "previous 7 days".
+    previous_label: String,
 ) -> impl IntoView {
     let mut rows = rows;
     sort_models(&mut rows, query.sort, query.dir);
+    let compare = query.compare;
+    let toggle_href = format!(
+        "/usage?{}",
+        UsageQuery { compare: !compare, ..query.clone() }.to_query_string()
+    );
+    let toggle_text = if compare {
+        "Hide the comparison".to_string()
+    } else {
+        format!("Compare jobs with the {previous_label}")
+    };
 
     let headers = SortKey::ALL
         .into_iter()
@@ -93,17 +105,32 @@ pub fn ModelTable(
                     <td class="numeric" title=format!("{} GPU-ms", counts.gpu_ms)>
                         {format::compute_time(counts.gpu_ms)}
                     </td>
+                    {compare.then(|| {
+                        let before = row.previous.clone().unwrap_or_default();
+                        let text = format::change(counts.jobs as i64, before.jobs as i64)
+                            .unwrap_or_else(|| "—".to_string());
+                        view! {
+                            <td class="numeric" title=format!("{} jobs before", before.jobs)>{text}</td>
+                        }
+                    })}
                 </tr>
             }
         })
         .collect_view();
 
+    let compare_header = compare.then(|| {
+        view! { <th scope="col" class="numeric">{format!("Jobs vs {previous_label}")}</th> }
+    });
+
     view! {
+        <p class="table-tools">
+            <a href=toggle_href class="toggle-compare">{toggle_text}</a>
+        </p>
         <div class="table-scroll">
             <table class="model-table">
                 <caption class="visually-hidden">"Usage by model"</caption>
                 <thead>
-                    <tr>{headers}</tr>
+                    <tr>{headers}{compare_header}</tr>
                 </thead>
                 <tbody>{body}</tbody>
             </table>
@@ -117,7 +144,7 @@ mod tests {
     use crate::usage::Counts;
 
     fn row(model: &str, jobs: u64, completed: u64, failed: u64, gpu_ms: i64) -> ModelRow {
-        ModelRow { model: model.to_string(), counts: Counts { jobs, completed, failed, gpu_ms } }
+        ModelRow { model: model.to_string(), counts: Counts { jobs, completed, failed, gpu_ms }, previous: None }
     }
 
     fn names(rows: &[ModelRow]) -> Vec<&str> {
