@@ -237,7 +237,9 @@ test("custom range from the date inputs @no-js", async ({ page }) => {
   await page.getByLabel("From").fill(day(4));
   await page.getByLabel("To").fill(day(2));
   await page.getByRole("button", { name: "Show custom range" }).click();
-  await expect(page).toHaveURL(new RegExp(`range=custom&from=${day(4)}&to=${day(2)}`));
+  await expect(page).toHaveURL(/range=custom/);
+  await expect(page).toHaveURL(new RegExp(`from=${day(4)}`));
+  await expect(page).toHaveURL(new RegExp(`to=${day(2)}`));
   await expect(page.locator(".bar-hit")).toHaveCount(3);
   await expect(page.getByLabel("Time range")).toHaveValue("custom");
   await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 3 days");
