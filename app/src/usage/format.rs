@@ -22,18 +22,19 @@ pub fn compute_time(gpu_ms: i64) -> String {
 }
 
 /// Formats a success rate such as "87.5%", or "—" when no job finished.
-/// A rate just under 100 % shows as "99.9%" and one just over 0 % as
-/// "0.1%", so a rounded figure never hides a failure or a success.
+/// Only an exact 100 % or 0 % shows as "100.0%" or "0.0%": a rate just
+/// under or over them shows as "99.9%" or "0.1%", so a rounded figure never
+/// hides a failure or a success.
 pub fn success_rate(rate: Option<f64>) -> String {
     let Some(rate) = rate.filter(|r| r.is_finite()) else {
         return "—".to_string();
     };
     let percent = rate * 100.0;
     if percent >= 100.0 {
-        return "100%".to_string();
+        return "100.0%".to_string();
     }
     if percent <= 0.0 {
-        return "0%".to_string();
+        return "0.0%".to_string();
     }
     let shown = round_tenth(percent).clamp(0.1, 99.9);
     format!("{shown:.1}%")
@@ -144,8 +145,8 @@ mod tests {
 
     #[test]
     fn success_rate_edges() {
-        assert_eq!(success_rate(Some(1.0)), "100%");
-        assert_eq!(success_rate(Some(0.0)), "0%");
+        assert_eq!(success_rate(Some(1.0)), "100.0%");
+        assert_eq!(success_rate(Some(0.0)), "0.0%");
         assert_eq!(success_rate(Some(0.875)), "87.5%");
         assert_eq!(success_rate(Some(0.99999)), "99.9%");
         assert_eq!(success_rate(Some(0.00001)), "0.1%");

@@ -398,7 +398,7 @@ fn UsageChart(data: UsageSummary) -> impl IntoView {
                 <ul class="legend">
                     <li><i class="swatch completed"></i>"Completed"</li>
                     <li><i class="swatch failed"></i>"Failed (stacked on top)"</li>
-                    <li><i class="swatch partial"></i>"Current period, still filling"</li>
+                    <li><i class="swatch partial"></i>"Lighter bar: current period, still filling"</li>
                 </ul>
                 <p class="visually-hidden">{summary_sentence}</p>
             </figcaption>
@@ -470,9 +470,13 @@ fn LoadFailed(
         AppError::BadRequest(_) => Some(("/usage", "Show the last 7 days")),
         _ => None,
     };
+    let heading = match &error {
+        AppError::BadRequest(_) => "This link has a value the usage page does not accept",
+        _ => "Usage could not be loaded",
+    };
     view! {
         <section class="panel error-state" role="alert">
-            <h2>"Usage could not be loaded"</h2>
+            <h2>{heading}</h2>
             <p class="error-message">{error.to_string()}</p>
             {if let Some((href, text)) = action {
                 view! { <a class="button" href=href>{text}</a> }.into_any()
