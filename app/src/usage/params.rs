@@ -183,7 +183,7 @@ impl SortDir {
     }
 }
 
-/// Where a window ends, as the `end` parameter gives it in the chosen zone.
+/// The end of a window, as the `end` parameter gives it in the chosen zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowEnd {
     /// `2024-03-31`: the window ends with that local day.
@@ -214,7 +214,7 @@ impl WindowEnd {
         )))
     }
 
-    /// The form the URL carries.
+    /// Returns the form the URL carries.
     pub fn as_param(&self) -> String {
         match self {
             WindowEnd::Date(date) => date.format("%Y-%m-%d").to_string(),
@@ -224,7 +224,7 @@ impl WindowEnd {
     }
 }
 
-/// Longest custom range, in days.
+/// Maximum length of a custom range, in days.
 pub const MAX_CUSTOM_DAYS: i64 = 366;
 
 /// A custom range: whole local days from `from` to `to`, both included.
@@ -281,7 +281,7 @@ pub struct UsageQuery {
     pub tz: Option<String>,
     pub sort: SortKey,
     pub dir: SortDir,
-    /// Where a preset range ends; `None` means now.
+    /// The end of a preset range; `None` means now.
     pub end: Option<WindowEnd>,
     /// Set by `range=custom` with `from` and `to`.
     pub custom: Option<CustomRange>,
@@ -306,7 +306,7 @@ impl Default for UsageQuery {
 impl UsageQuery {
     /// Reads the query parameters through `param`, defaulting the missing
     /// ones. An unknown value is an error; the time zone, and whether `end`
-    /// lies in the future, are checked by the server, which knows the zone.
+    /// lies in the future, are checked by the server, which has the zone.
     pub fn from_params<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<UsageQuery, AppError> {
         let get = |name: &str| param(name).filter(|v| !v.is_empty());
         let mut query = UsageQuery::default();

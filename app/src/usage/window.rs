@@ -23,7 +23,7 @@ pub struct PlannedWindow {
     pub info: WindowInfo,
 }
 
-/// Plans the window `query` asks for, in `zone`, at `now`. An `end` or a
+/// Plans the window `query` requests, in `zone`, at `now`. An `end` or a
 /// custom range that lies in the future is a 400 naming it.
 pub fn plan_window(query: &UsageQuery, zone: Tz, now: DateTime<Utc>) -> Result<PlannedWindow, AppError> {
     match query.custom {
