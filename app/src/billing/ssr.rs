@@ -530,7 +530,9 @@ async fn mark_detached(tx: &mut Transaction<'_, Any>, card_id: &str, at: i64) ->
     Ok(())
 }
 
-async fn upsert_subscription(tx: &mut Transaction<'_, Any>, org_id: i64, subscription: &Subscription, state_at: i64) -> Result<(), sqlx::Error> {
+/// Mirrors `subscription` for `org_id`, stamped with the time of the state it
+/// shows.
+pub(crate) async fn upsert_subscription(tx: &mut Transaction<'_, Any>, org_id: i64, subscription: &Subscription, state_at: i64) -> Result<(), sqlx::Error> {
     let view = subscription_view(subscription);
     sqlx::query(
         "INSERT INTO billing_subscriptions \

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::ssr::{plan_for_status, subscription_view, WEBHOOK_ACTOR};
+use super::ssr::{plan_for_status, upsert_subscription, WEBHOOK_ACTOR};
 use super::stripe::{Customer, Invoice, PaymentMethod, Subscription};
 use crate::db::{db_error, now_ms};
 use crate::error::AppError;
@@ -169,27 +169,7 @@ async fn apply_subscription(tx: &mut Transaction<'_, Any>, subscription: &Subscr
         }
     }
 
-    let view = subscription_view(subscription);
-    sqlx::query(
-        "INSERT INTO billing_subscriptions \
-         (org_id, stripe_subscription_id, status, plan_name, amount, currency, billing_interval, current_period_end, state_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (org_id) DO UPDATE SET stripe_subscription_id = excluded.stripe_subscription_id, \
-         status = excluded.status, plan_name = excluded.plan_name, amount = excluded.amount, \
-         currency = excluded.currency, billing_interval = excluded.billing_interval, \
-         current_period_end = excluded.current_period_end, state_at = excluded.state_at",
-    )
-    .bind(org_id)
-    .bind(&view.id)
-    .bind(&view.status)
-    .bind(&view.plan_name)
-    .bind(view.amount)
-    .bind(&view.currency)
-    .bind(&view.interval)
-    .bind(view.current_period_end)
-    .bind(event_at)
-    .execute(&mut **tx)
-    .await?;
+    upsert_subscription(tx, org_id, subscription, event_at).await?;
     sqlx::query("UPDATE organizations SET plan = $1 WHERE id = $2")
         .bind(plan_for_status(&subscription.status))
         .bind(org_id)
