@@ -30,11 +30,19 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen 0.2.130" ]
   cargo install wasm-bindgen-cli --version 0.2.130
 fi
 
+# Runs `npm ci` in folder $1 unless its node_modules already matches its
+# package-lock.json (a copy of the lock file is kept as a stamp).
+npm_ci() {
+  local folder=$1 stamp=$1/node_modules/.casola-lock
+  if ! cmp -s "$folder/package-lock.json" "$stamp"; then
+    (cd "$folder" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    cp "$folder/package-lock.json" "$stamp"
+  fi
+}
+
 # wasm-opt from npm's binaryen: Debian's binaryen 108 breaks hydration.
-if [ ! -x node_modules/.bin/wasm-opt ]; then
-  log "installing wasm-opt (npm binaryen)"
-  npm ci --no-audit --no-fund
-fi
+log "checking npm packages (wasm-opt from npm binaryen)"
+npm_ci .
 
 apt_install() {
   local missing=()
@@ -58,8 +66,6 @@ fi
 
 if [ "$purpose" = test ]; then
   apt_install postgresql chromium curl
-  if [ ! -d end2end/node_modules/@playwright/test ]; then
-    log "installing Playwright (no browser download: tests use Debian's chromium)"
-    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
-  fi
+  # Playwright without its browser download: tests use Debian's chromium.
+  npm_ci end2end
 fi
