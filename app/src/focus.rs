@@ -32,16 +32,18 @@ pub fn element_exists(id: &str) -> bool {
     document().get_element_by_id(id).is_some()
 }
 
-/// Moves focus to the element with `id`. Returns whether such an element
-/// exists and is an HTML element that was asked to take focus.
+/// Moves focus to the element with `id`. Returns whether it now has focus,
+/// which is false when it is missing, disabled or not focusable.
 pub fn focus_by_id(id: &str) -> bool {
     let Some(element) = document().get_element_by_id(id) else {
         return false;
     };
-    match element.dyn_into::<web_sys::HtmlElement>() {
-        Ok(element) => element.focus().is_ok(),
-        Err(_) => false,
-    }
+    let Ok(element) = element.dyn_into::<web_sys::HtmlElement>() else {
+        return false;
+    };
+    // focus() on a disabled button fails silently, so check the result.
+    let _ = element.focus();
+    active_element_id().as_deref() == Some(id)
 }
 
 /// Records the id of every element that takes focus, so that after a

@@ -345,11 +345,13 @@ fn ConfirmDialog(
                 crate::focus::focus_by_id(CONFIRM_DISMISS);
             });
         } else if !open && was_open {
-            let target = opener.get_value();
+            // A confirmed change disables the opener while it runs, so
+            // focus then goes to the heading of the opener's section.
+            let target = opener.get_value().unwrap_or_default();
             request_animation_frame(move || {
-                let returned = target.as_deref().is_some_and(crate::focus::focus_by_id);
-                if !returned {
-                    crate::focus::focus_by_id("billing-title");
+                if !crate::focus::focus_by_id(&target) {
+                    let heading = section_heading_for(&target).unwrap_or("billing-title");
+                    crate::focus::focus_by_id(heading);
                 }
             });
         }
