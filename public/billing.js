@@ -11,6 +11,9 @@
   let cardElement = null;
   let setup = null;
   let loadedUrl = null;
+  // The element that had focus when the dialog opened, focused again when
+  // it closes (by Cancel, Escape or a saved card).
+  let opener = null;
 
   const byId = (id) => document.getElementById(id);
 
@@ -48,6 +51,7 @@
 
   async function openDialog() {
     const dialog = byId('add-card-dialog');
+    opener = document.activeElement;
     byId('card-errors').textContent = '';
     byId('card-element').textContent = 'Loading the card form…';
     dialog.showModal();
@@ -61,6 +65,12 @@
       byId('card-element').textContent = '';
       cardElement = stripe.elements().create('card');
       cardElement.mount('#card-element');
+      // Stripe.js from Stripe draws its fields in an iframe, which takes no
+      // focus() call, so this moves focus only where the fields are inputs,
+      // as in the stand-in. Elsewhere focus stays on the dialog's first
+      // button, where showModal() put it.
+      const firstField = byId('card-element').querySelector('input');
+      if (firstField) firstField.focus();
     } catch (error) {
       byId('card-element').textContent = '';
       byId('card-errors').textContent = error.message;
@@ -88,6 +98,38 @@
     }
   }
 
+  // Elements that take focus with the Tab key.
+  const TABBABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), ' +
+    'textarea:not([disabled]), iframe, [tabindex]:not([tabindex="-1"])';
+
+  // showModal() makes the page behind the dialog inert, but Tab can still
+  // leave for the browser's own toolbar. This keeps it inside the dialog.
+  function trapTab(event) {
+    const dialog = byId('add-card-dialog');
+    if (event.key !== 'Tab' || !dialog || !dialog.open) return;
+    const tabbable = Array.from(dialog.querySelectorAll(TABBABLE));
+    if (tabbable.length === 0) return;
+    const first = tabbable[0];
+    const last = tabbable[tabbable.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+
+  function returnFocus() {
+    if (opener && opener.isConnected) opener.focus();
+    opener = null;
+  }
+
+  document.addEventListener('keydown', trapTab);
+  // 'close' fires however the dialog closed, Escape included.
+  document.addEventListener('close', (event) => {
+    if (event.target.id === 'add-card-dialog') returnFocus();
+  }, true);
   document.addEventListener('click', (event) => {
     if (event.target.closest('#add-card')) openDialog();
     if (event.target.closest('#add-card-cancel')) byId('add-card-dialog').close();

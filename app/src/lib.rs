@@ -9,6 +9,7 @@ pub mod billing;
 #[cfg(feature = "ssr")]
 pub mod db;
 pub mod error;
+mod focus;
 mod http_status;
 mod layout;
 #[cfg(feature = "ssr")]

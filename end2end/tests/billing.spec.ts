@@ -1,5 +1,5 @@
 import { expect, Page, Request, test } from "@playwright/test";
-import { SCREENSHOTS, signIn } from "./helpers";
+import { SCREENSHOTS, signIn, tabTo } from "./helpers";
 
 // These tests run in order against the demo organization, whose owner
 // starts with two cards (Visa 4242, Mastercard 4444 as the default) and an
@@ -127,4 +127,82 @@ test("owner cancels the subscription", async ({ page }) => {
   await expect(page.locator(".card-row")).toHaveCount(0);
   await expect(page.getByText("No cards on file.")).toBeVisible();
   await page.screenshot({ path: `${SCREENSHOTS}/billing-owner-canceled.png`, fullPage: true });
+});
+
+/** Adds a card with the keyboard alone: Tab to Add Card, type into the
+ *  card fields in tab order, Tab to Save card, press Enter. */
+async function addCardByKeyboard(page: Page, number: string): Promise<void> {
+  await tabTo(page, page.getByRole("button", { name: "Add Card" }));
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog", { name: "Add Card" });
+  await expect(dialog.locator('input[placeholder="number"]')).toBeFocused();
+  const fields: Array<[string, string]> = [
+    ["number", number],
+    ["exp_month", "10"],
+    ["exp_year", "32"],
+    ["cvc", "123"],
+    ["postal_code", "10001"],
+  ];
+  for (const [placeholder, value] of fields) {
+    // The stand-in's form moves to the next field by itself after a full
+    // expiry month, so Tab only when focus is still on the previous one.
+    await tabTo(page, dialog.locator(`input[placeholder="${placeholder}"]`), 1);
+    await page.keyboard.type(value);
+  }
+  await tabTo(page, dialog.getByRole("button", { name: "Save card" }), 3);
+  await page.keyboard.press("Enter");
+  await expect(cardRow(page, number.slice(-4))).toBeVisible();
+}
+
+// Continues from the cancelled subscription above: no cards, Free plan.
+test("keyboard alone adds, stars, removes and cancels", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await openBilling(page);
+  await expect(page.locator(".card-row")).toHaveCount(0);
+
+  await addCardByKeyboard(page, NEW_CARD);
+  await openBilling(page);
+  await addCardByKeyboard(page, "4242424242424242");
+  await openBilling(page);
+  await expect(page.locator(".card-row")).toHaveCount(2);
+
+  // Star: the pressed button goes away, so focus moves to the Cards heading.
+  await tabTo(page, page.getByRole("button", { name: "Make Visa ending in 4242 the default" }));
+  await page.keyboard.press("Enter");
+  await expect(cardRow(page, "4242").locator(".star.filled")).toBeVisible();
+  await expect(cardRow(page, "5556").locator(".star.filled")).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "Cards" })).toBeFocused();
+
+  // Remove: Tab from Keep reaches the confirming button.
+  await tabTo(page, page.getByRole("button", { name: "Remove Visa ending in 5556" }));
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("alertdialog");
+  await expect(dialog.getByRole("button", { name: "Keep" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(dialog.getByRole("button", { name: "Remove card" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(cardRow(page, "5556")).toHaveCount(0);
+  await expect(page.locator(".card-row")).toHaveCount(1);
+  await expect(page.getByRole("heading", { name: "Cards" })).toBeFocused();
+
+  // Subscribe again, so there is a subscription to cancel.
+  await tabTo(page, page.getByRole("button", { name: "Subscribe" }));
+  await page.keyboard.press("Enter");
+  await expect(page.locator('[data-field="status"]')).toHaveText("active");
+
+  await tabTo(page, page.getByRole("button", { name: "Cancel Subscription" }));
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("alertdialog")).toContainText("The downgrade is immediate");
+  await expect(page.getByRole("alertdialog").getByRole("button", { name: "Keep" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: "Cancel Subscription now" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.locator('[data-field="plan"]')).toHaveText("Free");
+  await expect(page.locator(".card-row")).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "Subscription" })).toBeFocused();
+
+  // Leave one card, so the checks with JavaScript off, which run after
+  // these tests, see a card row with its buttons.
+  await openBilling(page);
+  await addCardByKeyboard(page, NEW_CARD);
 });

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { cardNumber, columnSum, signIn, SCREENSHOTS, waitForHydration } from "./helpers";
+import { cardNumber, columnSum, signIn, SCREENSHOTS, tabTo, waitForHydration } from "./helpers";
 
 const RANGES: Array<[string, string, number]> = [
   ["1h", "Last hour", 60],
@@ -243,4 +243,84 @@ test("custom range from the date inputs @no-js", async ({ page }) => {
   await expect(page.locator(".bar-hit")).toHaveCount(3);
   await expect(page.getByLabel("Time range")).toHaveValue("custom");
   await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 3 days");
+
+test("keyboard switches range and keeps focus", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await waitForHydration(page);
+  const range = page.getByLabel("Time range");
+  await expect(range).toHaveValue("7d");
+
+  await tabTo(page, range);
+  await page.keyboard.press("ArrowDown");
+  await expect(page).toHaveURL(/range=30d/);
+  await expect(page.locator(".bar-hit")).toHaveCount(30);
+  await expect(range).toBeFocused();
+  await page.keyboard.press("ArrowUp");
+  await expect(page).toHaveURL(/range=7d/);
+  await expect(page.locator(".bar-hit")).toHaveCount(7);
+  await expect(range).toBeFocused();
+});
+
+test("keyboard sorts the table and keeps focus", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await waitForHydration(page);
+  const model = page.getByRole("link", { name: "Model" });
+
+  await tabTo(page, model);
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/sort=model&dir=asc/);
+  await expect(page.getByRole("columnheader", { name: "Model" })).toHaveAttribute("aria-sort", "ascending");
+  await expect(model).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/sort=model&dir=desc/);
+  await expect(page.getByRole("columnheader", { name: "Model" })).toHaveAttribute("aria-sort", "descending");
+});
+
+test("chart bars share one tab stop and arrow keys move", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=24h");
+  await waitForHydration(page);
+  const bars = page.locator(".bar-hit");
+  await expect(bars).toHaveCount(24);
+  await expect(page.locator('.bar-hit[tabindex="0"]')).toHaveCount(1);
+
+  await tabTo(page, bars.first());
+  await expect(bars.first().getByRole("tooltip")).toBeVisible();
+  await page.keyboard.press("ArrowRight");
+  await expect(bars.nth(1)).toBeFocused();
+  await expect(bars.nth(1).getByRole("tooltip")).toBeVisible();
+  await expect(bars.first().getByRole("tooltip")).toBeHidden();
+  await page.keyboard.press("End");
+  await expect(bars.last()).toBeFocused();
+  await expect(bars.last().getByRole("tooltip")).toContainText("still filling");
+  await page.keyboard.press("Home");
+  await expect(bars.first()).toBeFocused();
+
+  // The bar last visited is the one Tab returns to, and one Tab leaves.
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("Tab");
+  await expect(bars.nth(1)).not.toBeFocused();
+  await page.keyboard.press("Shift+Tab");
+  await expect(bars.nth(1)).toBeFocused();
+  await expect(page.locator('.bar-hit[tabindex="0"]')).toHaveCount(1);
+});
+
+test("chart data table matches the cards @no-js", async ({ page }) => {
+  await signIn(page, "owner@example.com");
+  await page.goto("/usage?range=7d");
+  const toggle = page.getByText("Show data as a table");
+  await tabTo(page, toggle);
+  await page.keyboard.press("Enter");
+  const table = page.getByRole("table", { name: "Completed and failed jobs per period" });
+  await expect(table).toBeVisible();
+  await expect(table.locator("tbody tr")).toHaveCount(7);
+
+  const column = async (n: number) =>
+    (await table.locator(`tbody tr > :nth-child(${n})`).allInnerTexts()).reduce(
+      (sum, text) => sum + Number(text.replace(/,/g, "")),
+      0,
+    );
+  expect(await column(2)).toBe(await cardNumber(page, "completed"));
+  expect(await column(3)).toBe(await cardNumber(page, "failed"));
+  await expect(page.locator(".chart figcaption .visually-hidden")).toContainText("7 buckets from");
 });

@@ -76,10 +76,20 @@ pub fn BillingPage() -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
+    // A finished change re-renders the cards, which drops keyboard focus.
+    // Put it back on the control the user was on, or on the heading of
+    // its section when that control is gone (a removed card, a star that
+    // became the default).
+    let last_focused = crate::focus::track_focus();
+    Effect::new(move |_| {
+        let _ = overview.get();
+        crate::focus::restore_lost_focus(last_focused, section_heading_for);
+    });
+
     view! {
         <Title text="Billing · Casola"/>
         <section class="page billing-page" data-hydrated=move || hydrated.get().to_string()>
-            <h1>"Billing"</h1>
+            <h1 id="billing-title" tabindex="-1">"Billing"</h1>
             <Suspense fallback=|| view! { <p class="loading" role="status">"Loading billing…"</p> }>
                 {move || overview.get().map(|result| match result {
                     Ok(data) => view! {
@@ -98,6 +108,17 @@ pub fn BillingPage() -> impl IntoView {
             </Suspense>
             <ConfirmDialog confirm remove cancel/>
         </section>
+    }
+}
+
+/// The heading to focus when the control with `id` is gone after a change.
+fn section_heading_for(id: &str) -> Option<&'static str> {
+    if id == "cancel-subscription" || id == "subscribe" {
+        Some("subscription-title")
+    } else if id.starts_with("star-") || id.starts_with("remove-") || id.starts_with("confirm-") {
+        Some("cards-title")
+    } else {
+        Some("billing-title")
     }
 }
 
@@ -143,10 +164,10 @@ fn BillingBody(
         })}
 
         <section class="panel" aria-labelledby="subscription-title">
-            <h2 id="subscription-title">"Subscription"</h2>
+            <h2 id="subscription-title" tabindex="-1">"Subscription"</h2>
             <SubscriptionPanel subscription=data.subscription.clone() plan=data.plan.clone()/>
             {can_subscribe.then(|| view! {
-                <button class="button" disabled=move || pending.get() on:click=move |_| { subscribe.dispatch(super::Subscribe {}); }>
+                <button class="button" id="subscribe" disabled=move || pending.get() on:click=move |_| { subscribe.dispatch(super::Subscribe {}); }>
                     "Subscribe"
                 </button>
             })}
@@ -157,7 +178,7 @@ fn BillingBody(
 
         <section class="panel" aria-labelledby="cards-title">
             <div class="panel-header">
-                <h2 id="cards-title">"Cards"</h2>
+                <h2 id="cards-title" tabindex="-1">"Cards"</h2>
                 {manage.then(|| view! {
                     <button type="button" class="button" id="add-card" data-first-card=data.cards.is_empty().to_string()>
                         "Add Card"
@@ -199,7 +220,7 @@ fn BillingBody(
             <section class="panel danger-zone" aria-labelledby="cancel-title">
                 <h2 id="cancel-title">"Cancel Subscription"</h2>
                 <p class="card-note">"Ends the subscription now, removes every card and moves the organization to the Free plan."</p>
-                <button type="button" class="button danger" disabled=move || pending.get()
+                <button type="button" class="button danger" id="cancel-subscription" disabled=move || pending.get()
                     on:click=move |_| confirm.set(Some(Confirm::Cancel))>
                     "Cancel Subscription"
                 </button>
@@ -244,11 +265,12 @@ fn CardRow(
         CardExpiry::Expired => Some(("expired", "Expired")),
     };
     let star = if card.is_default {
-        view! { <span class="star filled" title="Default card" aria-label="Default card">"★"</span> }.into_any()
+        // The "Default" badge beside it says the same in words.
+        view! { <span class="star filled" title="Default card" aria-hidden="true">"★"</span> }.into_any()
     } else if manage {
         let id = card.id.clone();
         view! {
-            <button type="button" class="icon-button star" title="Make default" aria-label=format!("Make {label} the default")
+            <button type="button" class="icon-button star" id=format!("star-{}", card.id) title="Make default" aria-label=format!("Make {label} the default")
                 disabled=move || pending.get() on:click=move |_| on_star(id.clone())>"☆"</button>
         }.into_any()
     } else {
@@ -257,7 +279,7 @@ fn CardRow(
     let trash = manage.then(|| {
         let card = card.clone();
         view! {
-            <button type="button" class="icon-button trash" title="Remove card" aria-label=format!("Remove {label}")
+            <button type="button" class="icon-button trash" id=format!("remove-{}", card.id) title="Remove card" aria-label=format!("Remove {label}")
                 disabled=move || pending.get() on:click=move |_| on_trash(card.clone())>
                 <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2">
                     <path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/>
@@ -301,12 +323,71 @@ fn AddCardDialog() -> impl IntoView {
     }
 }
 
+/// Renders the confirmation for a removal or a cancellation as a modal
+/// dialog. Opening it focuses its safe button (Keep or Close), Tab and
+/// Shift+Tab stay inside it, Escape closes it, and closing it returns
+/// focus to the button that opened it.
 #[component]
 fn ConfirmDialog(
     confirm: RwSignal<Option<Confirm>>,
     remove: ServerAction<RemoveCard>,
     cancel: ServerAction<CancelSubscription>,
 ) -> impl IntoView {
+    let opener = StoredValue::new(None::<String>);
+    Effect::new(move |was_open: Option<bool>| {
+        let open = confirm.with(Option::is_some);
+        let was_open = was_open.unwrap_or(false);
+        if open && !was_open {
+            // Effects run after the dialog is drawn but before anything
+            // moved focus, so the focused element is still the opener.
+            opener.set_value(crate::focus::active_element_id());
+            request_animation_frame(|| {
+                crate::focus::focus_by_id(CONFIRM_DISMISS);
+            });
+        } else if !open && was_open {
+            // A confirmed change disables the opener while it runs, so
+            // focus then goes to the heading of the opener's section.
+            let target = opener.get_value().unwrap_or_default();
+            request_animation_frame(move || {
+                if !crate::focus::focus_by_id(&target) {
+                    let heading = section_heading_for(&target).unwrap_or("billing-title");
+                    crate::focus::focus_by_id(heading);
+                }
+            });
+        }
+        open
+    });
+
+    let keys = window_event_listener(leptos::ev::keydown, move |event| {
+        if confirm.with_untracked(Option::is_none) {
+            return;
+        }
+        match event.key().as_str() {
+            "Escape" => {
+                event.prevent_default();
+                confirm.set(None);
+            }
+            "Tab" => {
+                // The dialog's only focusable elements are its one or two
+                // buttons, so the trap cycles between them.
+                let has_action = crate::focus::element_exists(CONFIRM_ACTION);
+                let last = if has_action { CONFIRM_ACTION } else { CONFIRM_DISMISS };
+                let first = CONFIRM_DISMISS;
+                let current = crate::focus::active_element_id();
+                let target = match current.as_deref() {
+                    Some(id) if id == last && !event.shift_key() => first,
+                    Some(id) if id == first && event.shift_key() => last,
+                    Some(id) if id == first || id == last => return,
+                    _ => first,
+                };
+                event.prevent_default();
+                crate::focus::focus_by_id(target);
+            }
+            _ => {}
+        }
+    });
+    on_cleanup(move || keys.remove());
+
     move || {
         confirm.get().map(|pending| {
             let close = move |_| confirm.set(None);
@@ -353,11 +434,11 @@ fn ConfirmDialog(
                         <h2 id="confirm-title">{title}</h2>
                         <p id="confirm-message">{message}</p>
                         <div class="dialog-buttons">
-                            <button type="button" class="button secondary" on:click=close>
+                            <button type="button" class="button secondary" id=CONFIRM_DISMISS on:click=close>
                                 {if allowed { "Keep" } else { "Close" }}
                             </button>
                             {allowed.then(|| view! {
-                                <button type="button" class="button danger" on:click=confirm_action>{action_label}</button>
+                                <button type="button" class="button danger" id=CONFIRM_ACTION on:click=confirm_action>{action_label}</button>
                             })}
                         </div>
                     </div>
@@ -367,13 +448,18 @@ fn ConfirmDialog(
     }
 }
 
+/// Element id of the dialog's safe button, Keep or Close.
+const CONFIRM_DISMISS: &str = "confirm-dismiss";
+/// Element id of the dialog's button that carries out the change.
+const CONFIRM_ACTION: &str = "confirm-action";
+
 #[component]
 fn InvoiceTable(invoices: Vec<super::InvoiceView>) -> impl IntoView {
     if invoices.is_empty() {
         return view! { <p class="card-note">"No invoices yet."</p> }.into_any();
     }
     view! {
-        <div class="table-scroll">
+        <div class="table-scroll" role="region" aria-labelledby="invoices-title" tabindex="0">
             <table class="model-table invoice-table">
                 <thead><tr><th>"Date"</th><th>"Number"</th><th class="numeric">"Amount"</th><th>"Status"</th><th>"Invoice"</th></tr></thead>
                 <tbody>
@@ -402,7 +488,7 @@ fn AuditTable(entries: Vec<super::AuditEntry>) -> impl IntoView {
         return view! { <p class="card-note">"No billing changes yet."</p> }.into_any();
     }
     view! {
-        <div class="table-scroll">
+        <div class="table-scroll" role="region" aria-labelledby="audit-title" tabindex="0">
             <table class="model-table audit-table">
                 <thead><tr><th>"When"</th><th>"Who"</th><th>"Change"</th><th>"Card or subscription"</th></tr></thead>
                 <tbody>

@@ -35,6 +35,15 @@ pub fn UsagePage() -> impl IntoView {
         },
     );
 
+    // A new range or sort re-renders the controls and the table, so put
+    // focus back on the select or header link the user was on.
+    let last_focused = crate::focus::track_focus();
+    Effect::new(move |_| {
+        query.track();
+        let _ = summary.get();
+        crate::focus::restore_lost_focus(last_focused, |_| None);
+    });
+
     let content = move || match query.get() {
         Err(error) => {
             set_page_status(error.status());
@@ -117,6 +126,7 @@ fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
                         <a class="button secondary" href=export_href download="usage.csv">"Download CSV"</a>
                     </div>
                     <UsageChart data=data.clone()/>
+                    <ChartData data=data.clone()/>
                 </section>
                 <section class="panel" aria-labelledby="models-title">
                     <h2 id="models-title">"By model"</h2>
@@ -322,12 +332,18 @@ fn Cards(data: UsageSummary) -> impl IntoView {
     }
 }
 
-/// The chart: the SVG drawn by plotters, with a focusable hit area over
-/// each bar that shows the bucket's span and counts on hover or focus.
+/// The chart: the SVG drawn by plotters, with a hit area over each bar
+/// that shows the bucket's span and counts on hover or focus. The bars
+/// share one tab stop (a roving tabindex): the arrow keys, Home and End
+/// move focus between them, so the chart costs keyboard users one Tab
+/// however many buckets it has. Without JavaScript only the first bar is
+/// reachable by keyboard, and the data table below the chart has them all.
 #[component]
 fn UsageChart(data: UsageSummary) -> impl IntoView {
     let container = NodeRef::<leptos::html::Div>::new();
     let (width, set_width) = signal(chart::DEFAULT_WIDTH);
+    let bucket_count = data.buckets.len();
+    let active_bar = RwSignal::new(0_usize);
 
     // In the browser, redraw at the width the layout gives the chart.
     let measure = move || {
@@ -374,8 +390,19 @@ fn UsageChart(data: UsageSummary) -> impl IntoView {
                         bucket.span_label, bucket.completed, bucket.failed
                     );
                     let align_right = i as f64 >= count / 2.0;
+                    let tabindex = move || if active_bar.get() == i { "0" } else { "-1" };
                     view! {
-                        <div class="bar-hit" class:partial=bucket.partial tabindex="0" style=style aria-label=label>
+                        <div
+                            class="bar-hit"
+                            class:partial=bucket.partial
+                            id=bar_id(i)
+                            role="group"
+                            tabindex=tabindex
+                            style=style
+                            aria-label=label
+                            aria-describedby="chart-keys"
+                            on:focus=move |_| active_bar.set(i)
+                        >
                             <div class="tooltip" class:align-right=align_right role="tooltip">
                                 <strong>{bucket.span_label.clone()}{filling}</strong>
                                 <span><i class="swatch completed"></i>"Completed: "{format::count(bucket.completed)}</span>
@@ -388,10 +415,27 @@ fn UsageChart(data: UsageSummary) -> impl IntoView {
         })
     };
 
+    let on_keydown = move |event: leptos::ev::KeyboardEvent| {
+        let current = active_bar.get_untracked();
+        let next = match event.key().as_str() {
+            "ArrowRight" | "ArrowDown" => (current + 1).min(bucket_count.saturating_sub(1)),
+            "ArrowLeft" | "ArrowUp" => current.saturating_sub(1),
+            "Home" => 0,
+            "End" => bucket_count.saturating_sub(1),
+            _ => return,
+        };
+        event.prevent_default();
+        active_bar.set(next);
+        crate::focus::focus_by_id(&bar_id(next));
+    };
+
     view! {
         <figure class="chart">
-            <div class="chart-canvas" node_ref=container>
-                <div class="chart-svg" inner_html=move || drawn.get().svg></div>
+            <p id="chart-keys" class="visually-hidden">
+                "Use the left and right arrow keys to move between bars, Home and End for the first and last."
+            </p>
+            <div class="chart-canvas" node_ref=container on:keydown=on_keydown>
+                <div class="chart-svg" aria-hidden="true" inner_html=move || drawn.get().svg></div>
                 {hit_areas}
             </div>
             <figcaption>
@@ -403,6 +447,51 @@ fn UsageChart(data: UsageSummary) -> impl IntoView {
                 <p class="visually-hidden">{summary_sentence}</p>
             </figcaption>
         </figure>
+    }
+}
+
+/// The element id of bar `index`'s hit area.
+fn bar_id(index: usize) -> String {
+    format!("chart-bar-{index}")
+}
+
+/// The chart's buckets as a table, behind a "Show data" disclosure that
+/// works without JavaScript: the text alternative to the bars for screen
+/// reader users and for anyone who wants the exact numbers.
+#[component]
+fn ChartData(data: UsageSummary) -> impl IntoView {
+    let rows = data
+        .buckets
+        .iter()
+        .map(|bucket| {
+            let filling = if bucket.partial { " (still filling)" } else { "" };
+            view! {
+                <tr>
+                    <th scope="row">{bucket.span_label.clone()}{filling}</th>
+                    <td class="numeric">{format::count(bucket.completed)}</td>
+                    <td class="numeric">{format::count(bucket.failed)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <details class="chart-data">
+            <summary>"Show data as a table"</summary>
+            <div class="table-scroll" role="region" aria-label="Jobs per period" tabindex="0">
+                <table class="data-table">
+                    <caption class="visually-hidden">"Completed and failed jobs per period"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Period"</th>
+                            <th scope="col" class="numeric">"Completed"</th>
+                            <th scope="col" class="numeric">"Failed"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </details>
     }
 }
 

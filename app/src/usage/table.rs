@@ -82,7 +82,7 @@ pub fn ModelTable(
             let numeric = key != SortKey::Model;
             view! {
                 <th scope="col" aria-sort=aria_sort class:numeric=numeric>
-                    <a href=href class="sort-link" data-sort=key.as_str()>
+                    <a href=href class="sort-link" id=format!("sort-{}", key.as_str()) data-sort=key.as_str()>
                         {key.label()}
                         <span aria-hidden="true">{arrow}</span>
                     </a>
