@@ -64,7 +64,7 @@ test("axe: empty usage page @no-js", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await page.getByLabel("Organization").selectOption({ label: "Empty Research Lab" });
   if (!hydrated()) await page.getByRole("button", { name: "Switch" }).click();
-  await expect(page.getByRole("heading", { name: /No jobs in the last/ })).toBeVisible();
+  await expect(page.getByRole("heading", { name: /No jobs yet in/ })).toBeVisible();
   await expectNoAxeViolations(page);
   await page.getByLabel("Organization").selectOption({ label: "Demo GPU Lab" });
   if (!hydrated()) await page.getByRole("button", { name: "Switch" }).click();

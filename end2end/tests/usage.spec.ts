@@ -243,6 +243,7 @@ test("custom range from the date inputs @no-js", async ({ page }) => {
   await expect(page.locator(".bar-hit")).toHaveCount(3);
   await expect(page.getByLabel("Time range")).toHaveValue("custom");
   await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 3 days");
+});
 
 test("keyboard switches range and keeps focus", async ({ page }) => {
   await signIn(page, "owner@example.com");
