@@ -61,7 +61,7 @@ async fn signed_out_server_function_is_401(backend: Backend) {
     assert_eq!(response.status(), 401);
 }
 
-// U5 through the database and HTTP: 100 jobs, 70 completed, 25 failed, 5 running.
+// Through the database and HTTP, cards, chart and table agree: 100 jobs, 70 completed, 25 failed, 5 running.
 async fn every_range_agrees_across_cards_chart_table(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
@@ -129,7 +129,7 @@ async fn usage_page_renders_cards_and_table(backend: Backend) {
     }
 }
 
-// U6: a range with no jobs shows the empty state and no table.
+// A range with no jobs shows the empty state and no table.
 async fn empty_organization_shows_empty_state(backend: Backend) {
     let app = spawn_app(backend).await;
     app.org_with_user("fresh", "owner@fresh.test", Role::Owner).await;
@@ -228,7 +228,7 @@ async fn explicit_zone_ignores_browser_cookie(backend: Backend) {
     assert_eq!(from_org.tz, "UTC", "no cookie either: the organization's zone");
 }
 
-// U1 against the database: a week over the start of daylight saving time.
+// Against the database: a week over the start of daylight saving time.
 async fn case_u1_toronto_dst_week_from_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
@@ -247,7 +247,7 @@ async fn case_u1_toronto_dst_week_from_database(backend: Backend) {
     assert!(data.buckets.last().unwrap().partial);
 }
 
-// U3 against the database: a job at 23:59:59 and one at midnight.
+// Against the database: a job at 23:59:59 and one at midnight.
 async fn case_u3_half_open_days_from_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
@@ -266,7 +266,7 @@ async fn case_u3_half_open_days_from_database(backend: Backend) {
     }
 }
 
-// U2 against the database: today's bar contains today's job and is filling.
+// Against the database: today's bar contains today's job and is filling.
 async fn case_u2_today_in_daily_view_from_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = app.org_with_user("acme", "owner@acme.test", Role::Owner).await;

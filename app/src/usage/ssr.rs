@@ -530,7 +530,7 @@ mod tests {
         assert_eq!(start, utc("2024-03-10 05:00:00"));
     }
 
-    // U1: daylight-saving start in America/Toronto.
+    // Daylight-saving start in America/Toronto.
     #[test]
     fn case_u1_toronto_week_over_dst_start() {
         let zone = chrono_tz::America::Toronto;
@@ -551,7 +551,7 @@ mod tests {
         assert_eq!(summary.totals.jobs, 7);
     }
 
-    // U2: today is the last, still-filling day.
+    // Today is the last, still-filling day.
     #[test]
     fn case_u2_today_is_last_partial_bar() {
         let now = utc("2025-06-10 15:20:00");
@@ -568,7 +568,7 @@ mod tests {
         assert_eq!(earlier_partial, 0);
     }
 
-    // U3: windows are half-open.
+    // Windows are half-open.
     #[test]
     fn case_u3_job_at_midnight_counts_on_new_day() {
         let now = utc("2025-05-03 10:00:00");
@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(summary.totals.jobs, 2);
     }
 
-    // U5: cards, chart and table add up.
+    // Cards, chart and table add up.
     #[test]
     fn case_u5_cards_chart_and_table_agree() {
         let now = utc("2025-06-10 15:20:00");

@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(names(&rows), ["x", "y"]);
     }
 
-    // U6: a model whose jobs are all running has no success rate.
+    // A model whose jobs are all running has no success rate.
     #[test]
     fn case_u6_all_running_model_shows_dash() {
         let running = row("m", 3, 0, 0, 0);
