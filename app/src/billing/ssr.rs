@@ -470,7 +470,8 @@ pub async fn refresh(pool: &AnyPool, stripe: &Stripe, org_id: i64, customer_id: 
         .await
         .map_err(app)?;
     for invoice in &invoices {
-        upsert_invoice(&mut tx, org_id, invoice).await.map_err(app)?;
+        let status = invoice.status.as_deref().unwrap_or("draft");
+        upsert_invoice(&mut tx, org_id, invoice, status).await.map_err(app)?;
     }
     tx.commit().await.map_err(app)?;
     Ok(())
@@ -591,7 +592,14 @@ pub fn subscription_view(subscription: &Subscription) -> SubscriptionView {
     }
 }
 
-async fn upsert_invoice(tx: &mut Transaction<'_, Any>, org_id: i64, invoice: &super::stripe::Invoice) -> Result<(), sqlx::Error> {
+/// Mirrors `invoice` of `org_id` with `status`, which a webhook may take
+/// from its event type rather than from the object.
+pub(crate) async fn upsert_invoice(
+    tx: &mut Transaction<'_, Any>,
+    org_id: i64,
+    invoice: &super::stripe::Invoice,
+    status: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO billing_invoices \
          (invoice_id, org_id, number, created_at, amount_due, currency, status, hosted_invoice_url) \
@@ -605,7 +613,7 @@ async fn upsert_invoice(tx: &mut Transaction<'_, Any>, org_id: i64, invoice: &su
     .bind(invoice.created * 1000)
     .bind(invoice.amount_due)
     .bind(&invoice.currency)
-    .bind(invoice.status.clone().unwrap_or_else(|| "draft".to_string()))
+    .bind(status)
     .bind(&invoice.hosted_invoice_url)
     .execute(&mut **tx)
     .await?;

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::ssr::{plan_for_status, upsert_subscription, WEBHOOK_ACTOR};
+use super::ssr::{plan_for_status, upsert_invoice, upsert_subscription, WEBHOOK_ACTOR};
 use super::stripe::{Customer, Invoice, PaymentMethod, Subscription};
 use crate::db::{db_error, now_ms};
 use crate::error::AppError;
@@ -288,23 +288,7 @@ async fn apply_invoice(tx: &mut Transaction<'_, Any>, invoice: &Invoice) -> Resu
         return Ok(EventOutcome::Stale);
     }
 
-    sqlx::query(
-        "INSERT INTO billing_invoices \
-         (invoice_id, org_id, number, created_at, amount_due, currency, status, hosted_invoice_url) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, amount_due = excluded.amount_due, \
-         hosted_invoice_url = excluded.hosted_invoice_url",
-    )
-    .bind(&invoice.id)
-    .bind(org_id)
-    .bind(&invoice.number)
-    .bind(invoice.created * 1000)
-    .bind(invoice.amount_due)
-    .bind(&invoice.currency)
-    .bind(&status)
-    .bind(&invoice.hosted_invoice_url)
-    .execute(&mut **tx)
-    .await?;
+    upsert_invoice(tx, org_id, invoice, &status).await?;
     Ok(EventOutcome::Applied)
 }
 
