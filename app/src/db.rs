@@ -5,7 +5,7 @@ use std::fmt::Display;
 use crate::error::AppError;
 
 /// Logs an unexpected failure with its cause and returns the error the
-/// client sees: a request id in place of the cause.
+/// client receives: a request id in place of the cause.
 pub fn internal(context: &str, error: impl Display) -> AppError {
     let request_id = new_request_id();
     tracing::error!(context, %request_id, error = %error, "request failed");

@@ -2,13 +2,13 @@
 
 use sqlx::AnyPool;
 
-/// What every request handler and server function can reach.
+/// The shared state of every request handler and server function.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: AnyPool,
     /// Marks cookies `Secure`: true everywhere but local development.
     pub secure_cookies: bool,
-    /// The Stripe client; `None` when `STRIPE_SECRET_KEY` is not set, and
-    /// billing then answers 503.
+    /// The Stripe client, or `None` when `STRIPE_SECRET_KEY` is not set, in
+    /// which case billing responds with 503.
     pub stripe: Option<crate::billing::stripe::Stripe>,
 }

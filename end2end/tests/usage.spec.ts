@@ -178,7 +178,7 @@ test("failed load offers retry and slow load shows progress", async ({ page }) =
   await waitForHydration(page);
   const summary = "**/api/usage/summary";
 
-  // The server's answer when its database is unreachable.
+  // The server's response when its database is unreachable.
   await page.route(summary, (route) =>
     route.fulfill({
       status: 503,

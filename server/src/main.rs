@@ -60,7 +60,7 @@ enum Command {
         /// The organization's slug.
         #[arg(long)]
         org: String,
-        /// A label that tells the organization's keys apart.
+        /// A label that distinguishes the organization's keys.
         #[arg(long)]
         name: String,
     },
@@ -223,7 +223,7 @@ async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
             Some(Stripe::new(stripe_settings).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
         None => {
-            tracing::warn!("STRIPE_SECRET_KEY is not set: the billing page will answer 503");
+            tracing::warn!("STRIPE_SECRET_KEY is not set: the billing page will respond with 503");
             None
         }
     };

@@ -26,7 +26,7 @@ pub const PHILLY_CREDIT: &str = "Job data: Microsoft Philly trace (Jeon et al., 
 CC BY 4.0; 15,000-job cut via DIR-LAB/Gen-Parallel-Workloads (Soundar Raj et al., JSSPP 2024). \
 Dates are shifted so the last job was submitted a few minutes ago.";
 
-/// What `seed_demo` did.
+/// The outcome of `seed_demo`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SeedOutcome {
     Seeded { jobs: usize },

@@ -140,8 +140,8 @@ fn is_public(path: &str) -> bool {
         || path == "/favicon.ico"
 }
 
-/// Middleware: sends a signed-out browser that asks for a page to
-/// `/login?next=…`, so the page it wanted opens after signing in.
+/// Middleware: redirects a signed-out browser that requests a page to
+/// `/login?next=…`, so the requested page opens after signing in.
 pub async fn require_session_for_pages(State(state): State<AppState>, jar: CookieJar, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if request.method() != Method::GET || is_public(path) {

@@ -47,7 +47,7 @@ fn random_jobs(rng: &mut StdRng, now: DateTime<Utc>, count: usize) -> Vec<JobRec
     let now_ms = now.timestamp_millis();
     (0..count)
         .map(|i| {
-            // Most jobs in the last 92 days, some on exact minute and hour
+            // Nearly all jobs in the last 92 days, some on exact minute and hour
             // edges, a few after "now".
             let mut submitted = now_ms - rng.gen_range(-600_000..92 * 86_400_000);
             if i % 7 == 0 {

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::http_status::set_page_status;
 
 /// Lists, creates and revokes the organization's API keys. Non-owners get
-/// a 403 page that says who can manage keys.
+/// a 403 page that names who can manage keys.
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();

@@ -10,7 +10,7 @@ use crate::error::AppError;
 
 /// Prefix of every key, so a leaked key is recognisable in logs and scans.
 pub const KEY_PREFIX: &str = "csk_";
-/// Longest key name.
+/// Maximum key name length, in characters.
 pub const MAX_NAME_LEN: usize = 100;
 
 /// Creates a key named `name` for organization `org_id` and returns the key

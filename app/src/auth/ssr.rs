@@ -308,7 +308,7 @@ pub async fn verify_password(password: String, stored_hash: String) -> Result<bo
     .map_err(|e| internal("join password check", e))
 }
 
-/// Argon2id hash of a random password nobody knows, checked when an email
+/// Argon2id hash of a random password that no account uses, checked when an email
 /// address has no account.
 const UNKNOWN_USER_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$2kUSm5jsUZGgI0TTbKn1UgR8mqvVGfa1thBzBoA6Qeo";

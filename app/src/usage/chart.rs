@@ -121,8 +121,8 @@ fn draw_into(
     for (i, bucket) in summary.buckets.iter().enumerate() {
         let x = i as i32;
         // NOTE: at 0.45 the still-filling bar is below the 3:1 contrast
-        // WCAG 2.2 asks of graphics on white; the tooltip and the data
-        // table say "still filling" in words.
+        // WCAG 2.2 requires of graphics on white, so the tooltip and the
+        // data table say "still filling" in words.
         let alpha = if bucket.partial { 0.45 } else { 1.0 };
         let completed = bucket.completed as i64;
         let failed = bucket.failed as i64;
@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn bar_colours_contrast_with_background() {
         let white = [1.0, 1.0, 1.0];
-        // WCAG 2.2 asks 3:1 for graphics that carry meaning (1.4.11).
+        // WCAG 2.2 requires 3:1 for graphics that carry meaning (1.4.11).
         assert!(contrast(linear_rgb(COMPLETED_COLOR), white) >= 3.0);
         assert!(contrast(linear_rgb(FAILED_COLOR), white) >= 3.0);
     }

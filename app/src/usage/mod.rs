@@ -85,7 +85,7 @@ pub struct ModelRow {
     pub previous: Option<Counts>,
 }
 
-/// Where the previous or next arrow leads.
+/// The target of the previous or next arrow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowStep {
     /// The window already reaches now: no next window.

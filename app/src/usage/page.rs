@@ -176,9 +176,9 @@ fn Controls(
     let tz_value = query.tz.clone().unwrap_or_default();
 
     let chosen = query.tz.clone().unwrap_or_default();
-    // The automatic choice names the zone it resolved to, and says when the
-    // browser did not report one (JavaScript off) so the organization's
-    // zone stands in.
+    // The automatic choice names the zone it resolved to. When the browser
+    // reported no zone (JavaScript off), the label marks the organization's
+    // zone as the one in use.
     let automatic = match zone_source {
         ZoneSource::Browser => format!("Your time zone ({zone})"),
         ZoneSource::Organization => format!("Automatic ({zone}, the organization's)"),
