@@ -1,6 +1,6 @@
 # The two commands a newcomer needs. Each installs what is missing first.
 
-.PHONY: run test
+.PHONY: run test bench
 
 ## run: build and serve the app with demo data on http://127.0.0.1:3000
 run:
@@ -9,3 +9,7 @@ run:
 ## test: every test (unit, both databases, browser)
 test:
 	scripts/test.sh
+
+## bench: the scale benchmark at 10 million jobs; writes BENCHMARKS.md
+bench:
+	scripts/bench.sh

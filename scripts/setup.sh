@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs whatever is missing for `make run` (run) or `make test` (test),
-# and does nothing for what is already there. Versions are pinned:
+# Installs whatever is missing for `make run` (run), `make test` (test) or
+# `make bench` (bench), and does nothing for what is already there.
+# Versions are pinned:
 #   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), wasm-bindgen-cli 0.2.130
 #   (must equal the wasm-bindgen crate in Cargo.lock), npm packages from the
 #   lock files, Debian's postgresql and chromium, and localstripe 1.15.10
@@ -62,6 +63,10 @@ if [ "$(.venv/bin/pip show localstripe 2>/dev/null | sed -n 's/^Version: //p')" 
   log "installing localstripe 1.15.10 into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet localstripe==1.15.10
+fi
+
+if [ "$purpose" = bench ]; then
+  apt_install postgresql wrk curl
 fi
 
 if [ "$purpose" = test ]; then

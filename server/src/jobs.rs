@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use app::db::now_ms;
+use app::db::{now_ms, Placeholders};
 use app::usage::counts::{period_start, MODEL_PERIODS, STATUS_PERIODS};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -70,8 +70,8 @@ impl JobRecord {
     }
 }
 
-/// Rows per INSERT statement: 8 parameters each keeps a statement well under
-/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+/// Rows per INSERT statement: at most 10 parameters each keeps a statement
+/// under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Ranks statuses in the order they may move, for the upsert's guard; the
@@ -125,7 +125,7 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
         // New jobs first: the insert also takes SQLite's write lock before
         // any read, so the transaction never has to upgrade a read lock.
-        let sql = insert_sql(chunk.len(), "DO NOTHING RETURNING job_id");
+        let sql = insert_sql(&tx, chunk.len(), "DO NOTHING RETURNING job_id");
         let inserted: HashSet<String> = bind_records(sqlx::query(&sql), org_id, now, chunk)
             .fetch_all(&mut *tx)
             .await?
@@ -166,7 +166,7 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
                 STATUS_RANK_SQL.replace("{}", "excluded.status"),
                 STATUS_RANK_SQL.replace("{}", "jobs.status"),
             );
-            let sql = insert_sql(forward.len(), &update);
+            let sql = insert_sql(&tx, forward.len(), &update);
             bind_records(sqlx::query(&sql), org_id, now, &forward).execute(&mut *tx).await?;
         }
     }
@@ -177,31 +177,14 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
 
 /// Returns `INSERT INTO jobs ... ON CONFLICT (org_id, job_id) {on_conflict}`
 /// for `rows` jobs, bound by `bind_records`.
-fn insert_sql(rows: usize, on_conflict: &str) -> String {
-    let mut sql = String::from(
+fn insert_sql(conn: &AnyConnection, rows: usize, on_conflict: &str) -> String {
+    let mut params = Placeholders::for_connection(conn);
+    let tuples: Vec<String> = (0..rows).map(|_| params.tuple(10)).collect();
+    format!(
         "INSERT INTO jobs (org_id, job_id, model, status, submitted_at, started_at, \
-         finished_at, gpu_count, gpu_ms, updated_at) VALUES ",
-    );
-    for i in 0..rows {
-        let p = i * 8;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2)",
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9,
-            p + 10,
-        ));
-    }
-    sql.push_str(" ON CONFLICT (org_id, job_id) ");
-    sql.push_str(on_conflict);
-    sql
+         finished_at, gpu_count, gpu_ms, updated_at) VALUES {} ON CONFLICT (org_id, job_id) {on_conflict}",
+        tuples.join(", ")
+    )
 }
 
 fn bind_records<'q>(
@@ -210,9 +193,9 @@ fn bind_records<'q>(
     now: i64,
     records: &'q [&'q JobRecord],
 ) -> Query<'q, Any, AnyArguments<'q>> {
-    query = query.bind(org_id).bind(now);
     for record in records {
         query = query
+            .bind(org_id)
             .bind(record.job_id.as_str())
             .bind(record.model.as_str())
             .bind(record.status.as_str())
@@ -220,7 +203,8 @@ fn bind_records<'q>(
             .bind(record.started_at)
             .bind(record.finished_at)
             .bind(record.gpu_count)
-            .bind(record.effective_gpu_ms());
+            .bind(record.effective_gpu_ms())
+            .bind(now);
     }
     query
 }
@@ -240,12 +224,13 @@ async fn stored_jobs(
     org_id: i64,
     records: &[&JobRecord],
 ) -> Result<HashMap<String, StoredJob>, sqlx::Error> {
-    let params: Vec<String> = (0..records.len()).map(|i| format!("${}", i + 2)).collect();
+    let mut params = Placeholders::for_connection(conn);
+    let org = params.next();
+    let ids = params.tuple(records.len());
     let lock = if conn.backend_name() == "PostgreSQL" { " ORDER BY job_id FOR UPDATE" } else { "" };
     let sql = format!(
         "SELECT job_id, model, status, submitted_at, gpu_ms FROM jobs \
-         WHERE org_id = $1 AND job_id IN ({}){lock}",
-        params.join(", ")
+         WHERE org_id = {org} AND job_id IN {ids}{lock}"
     );
     let mut query = sqlx::query(&sql).bind(org_id);
     for record in records {
@@ -328,21 +313,17 @@ async fn add_counts<'a, const N: usize>(
     key: &str,
     rows: impl ExactSizeIterator<Item = [Value<'a>; N]>,
 ) -> Result<(), sqlx::Error> {
-    let count = rows.len();
-    let tuples: Vec<String> = (0..count)
-        .map(|i| {
-            let params: Vec<String> = (0..N).map(|j| format!("${}", 2 + i * N + j)).collect();
-            format!("($1, {})", params.join(", "))
-        })
-        .collect();
+    let mut params = Placeholders::for_connection(conn);
+    let tuples: Vec<String> = (0..rows.len()).map(|_| params.tuple(N + 1)).collect();
     let sql = format!(
         "INSERT INTO {table} (org_id, {key}, jobs, gpu_ms) VALUES {} \
          ON CONFLICT (org_id, {key}) DO UPDATE SET \
            jobs = {table}.jobs + excluded.jobs, gpu_ms = {table}.gpu_ms + excluded.gpu_ms",
         tuples.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(org_id);
+    let mut query = sqlx::query(&sql);
     for row in rows {
+        query = query.bind(org_id);
         for value in row {
             query = match value {
                 Value::Int(v) => query.bind(v),

@@ -10,7 +10,7 @@
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
-use crate::db::db_error;
+use crate::db::{db_error, Placeholders};
 use crate::error::AppError;
 
 pub const QUARTER_MS: i64 = 900_000;
@@ -49,6 +49,16 @@ impl Breakdown {
             Breakdown::ModelAndStatus => &MODEL_PERIODS,
         }
     }
+}
+
+/// Where counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountSource {
+    /// The counts tables, and the jobs table only at the edges: the product.
+    Counts,
+    /// The jobs table alone, one GROUP BY per interval: the plain way, which
+    /// the benchmark compares against.
+    Jobs,
 }
 
 /// The jobs of one status, and with `Breakdown::ModelAndStatus` of one
@@ -109,10 +119,15 @@ pub async fn count_intervals(
     org_id: i64,
     intervals: &[(i64, i64)],
     breakdown: Breakdown,
+    source: CountSource,
 ) -> Result<Vec<Tally>, AppError> {
+    let periods = match source {
+        CountSource::Counts => breakdown.periods(),
+        CountSource::Jobs => &[],
+    };
     let mut pieces = Vec::new();
     for (i, &(lo, hi)) in intervals.iter().enumerate() {
-        split(i, lo, hi, breakdown.periods(), &mut pieces);
+        split(i, lo, hi, periods, &mut pieces);
     }
 
     let mut sums: HashMap<(usize, Option<String>, String), (i64, i64)> = HashMap::new();
@@ -148,41 +163,53 @@ async fn count_pieces(
     breakdown: Breakdown,
 ) -> Result<Vec<Tally>, AppError> {
     let by_model = breakdown == Breakdown::ModelAndStatus;
-    // $1 is the organization, and $2 the period for a counts table.
-    let first_param = if source.is_some() { 3 } else { 2 };
-    let values: Vec<String> = (0..pieces.len())
-        .map(|i| {
-            let p = first_param + 3 * i;
-            format!("(${p}, ${}, ${})", p + 1, p + 2)
-        })
-        .collect();
-    let model = if by_model { "c.model" } else { "NULL" };
-    let group_model = if by_model { ", c.model" } else { "" };
-    let from = match source {
-        Some(_) => format!(
-            "{} c ON c.org_id = $1 AND c.period_ms = $2 AND c.start_ms >= pieces.lo AND c.start_ms < pieces.hi",
-            breakdown.table()
+    // Placeholders in the order they appear: the pieces, the organization,
+    // and the period for a counts table.
+    let mut params = Placeholders::for_connection(conn);
+    let values: Vec<String> = pieces.iter().map(|_| params.tuple(3)).collect();
+    let org = params.next();
+    let (table, within, jobs, gpu_ms) = match source {
+        Some(_) => (
+            breakdown.table(),
+            format!("c.period_ms = {} AND c.start_ms >= pieces.lo AND c.start_ms < pieces.hi", params.next()),
+            "CAST(SUM(c.jobs) AS BIGINT)",
+            "CAST(SUM(c.gpu_ms) AS BIGINT)",
         ),
-        None => "jobs c ON c.org_id = $1 AND c.submitted_at >= pieces.lo AND c.submitted_at < pieces.hi".to_string(),
+        None => (
+            "jobs",
+            "c.submitted_at >= pieces.lo AND c.submitted_at < pieces.hi".to_string(),
+            "COUNT(*)",
+            "CAST(COALESCE(SUM(c.gpu_ms), 0) AS BIGINT)",
+        ),
     };
-    let (jobs, gpu_ms) = match source {
-        Some(_) => ("CAST(SUM(c.jobs) AS BIGINT)", "CAST(SUM(c.gpu_ms) AS BIGINT)"),
-        None => ("COUNT(*)", "CAST(COALESCE(SUM(c.gpu_ms), 0) AS BIGINT)"),
+    let (model, group_model) = if by_model { ("c.model", "c.model, ") } else { ("NULL", "") };
+    let values = values.join(", ");
+    let counted = format!("{model} AS model, c.status, {jobs} AS jobs, {gpu_ms} AS gpu_ms");
+    let matching = format!("{table} c ON c.org_id = {org} AND {within}");
+    let sql = if conn.backend_name() == "PostgreSQL" {
+        // PostgreSQL cannot tell how narrow each piece is and scans the
+        // whole table; a lateral subquery reads each piece by its index.
+        format!(
+            "SELECT pieces.idx, t.model, t.status, t.jobs, t.gpu_ms \
+             FROM (VALUES {values}) AS pieces (idx, lo, hi) CROSS JOIN LATERAL \
+             (SELECT {counted} FROM {} GROUP BY {group_model}c.status) t",
+            matching.replacen(" c ON ", " c WHERE ", 1)
+        )
+    } else {
+        format!(
+            "WITH pieces (idx, lo, hi) AS (VALUES {values}) \
+             SELECT pieces.idx, {counted} FROM pieces JOIN {matching} \
+             GROUP BY pieces.idx, {group_model}c.status"
+        )
     };
-    let sql = format!(
-        "WITH pieces (idx, lo, hi) AS (VALUES {}) \
-         SELECT pieces.idx, {model} AS model, c.status, {jobs} AS jobs, {gpu_ms} AS gpu_ms \
-         FROM pieces JOIN {from} \
-         GROUP BY pieces.idx{group_model}, c.status",
-        values.join(", "),
-    );
 
-    let mut query = sqlx::query(&sql).bind(org_id);
-    if let Some(period) = source {
-        query = query.bind(period);
-    }
+    let mut query = sqlx::query(&sql);
     for piece in pieces {
         query = query.bind(piece.interval as i64).bind(piece.lo).bind(piece.hi);
+    }
+    query = query.bind(org_id);
+    if let Some(period) = source {
+        query = query.bind(period);
     }
     let rows = query.fetch_all(&mut *conn).await.map_err(|e| db_error("count jobs", e))?;
     rows.iter()
@@ -202,12 +229,22 @@ async fn count_pieces(
 /// Makes the transaction on `conn` read one snapshot in every statement.
 /// SQLite's transactions already do; PostgreSQL's default isolation takes
 /// a new snapshot per statement.
+///
+/// On PostgreSQL it also plans each statement for its actual pieces. After
+/// five runs of a prepared statement PostgreSQL may switch to a plan made
+/// without the parameters' values, and with the pieces unknown such a plan
+/// may read a whole table.
 pub async fn begin_snapshot(conn: &mut AnyConnection) -> Result<(), AppError> {
     if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| db_error("start usage snapshot", e))?;
+        for statement in [
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| db_error("start usage snapshot", e))?;
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use sqlx::{AnyConnection, AnyPool};
 use std::collections::BTreeMap;
 
-use super::counts::{begin_snapshot, count_intervals, Breakdown, Tally};
+use super::counts::{begin_snapshot, count_intervals, Breakdown, CountSource, Tally};
 use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary, ZoneSource};
 use crate::db::db_error;
 use crate::error::AppError;
@@ -173,6 +173,18 @@ pub async fn window_summary(
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<UsageSummary, AppError> {
+    window_summary_from(pool, org_id, window, zone, now, CountSource::Counts).await
+}
+
+/// `window_summary` with the counts read from `source`.
+pub async fn window_summary_from(
+    pool: &AnyPool,
+    org_id: i64,
+    window: &super::window::PlannedWindow,
+    zone: Tz,
+    now: DateTime<Utc>,
+    source: CountSource,
+) -> Result<UsageSummary, AppError> {
     let current = whole_interval(&window.spans);
     let previous = whole_interval(&window.previous);
     // The chart's buckets, then the previous window as one more interval.
@@ -182,8 +194,8 @@ pub async fn window_summary(
 
     let mut tx = pool.begin().await.map_err(|e| db_error("start usage read", e))?;
     begin_snapshot(&mut tx).await?;
-    let by_status = count_intervals(&mut tx, org_id, &chart_intervals, Breakdown::Status).await?;
-    let by_model = count_intervals(&mut tx, org_id, &model_intervals, Breakdown::ModelAndStatus).await?;
+    let by_status = count_intervals(&mut tx, org_id, &chart_intervals, Breakdown::Status, source).await?;
+    let by_model = count_intervals(&mut tx, org_id, &model_intervals, Breakdown::ModelAndStatus, source).await?;
     let data_credit = fetch_data_credit(&mut tx, org_id).await?;
     tx.commit().await.map_err(|e| db_error("finish usage read", e))?;
 
@@ -222,7 +234,7 @@ pub async fn span_model_tallies(pool: &AnyPool, org_id: i64, spans: &[BucketSpan
     let intervals: Vec<(i64, i64)> = spans.iter().map(span_interval).collect();
     let mut tx = pool.begin().await.map_err(|e| db_error("start usage read", e))?;
     begin_snapshot(&mut tx).await?;
-    let tallies = count_intervals(&mut tx, org_id, &intervals, Breakdown::ModelAndStatus).await?;
+    let tallies = count_intervals(&mut tx, org_id, &intervals, Breakdown::ModelAndStatus, CountSource::Counts).await?;
     tx.commit().await.map_err(|e| db_error("finish usage read", e))?;
     Ok(tallies)
 }
