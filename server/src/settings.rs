@@ -1,7 +1,9 @@
 //! Typed settings read from the environment, with development defaults.
 
+use std::time::Duration;
+
 use anyhow::{bail, Context};
-use app::billing::stripe::{StripeSettings, STRIPE_API_BASE, STRIPE_JS_URL};
+use app::billing::stripe::{StripeSettings, DEFAULT_REQUEST_TIMEOUT, STRIPE_API_BASE, STRIPE_JS_URL};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
@@ -80,7 +82,20 @@ fn stripe_from_env() -> anyhow::Result<Option<StripeSettings>> {
         price_id: required("STRIPE_PRICE_ID")?,
         api_base,
         js_url: std::env::var("STRIPE_JS_URL").unwrap_or_else(|_| STRIPE_JS_URL.to_string()),
+        request_timeout: request_timeout_from_env()?,
     }))
+}
+
+/// Reads `STRIPE_REQUEST_TIMEOUT_SECS`, a whole number of seconds from 1 to
+/// 120, or returns `DEFAULT_REQUEST_TIMEOUT` when it is unset.
+fn request_timeout_from_env() -> anyhow::Result<Duration> {
+    let Ok(text) = std::env::var("STRIPE_REQUEST_TIMEOUT_SECS") else {
+        return Ok(DEFAULT_REQUEST_TIMEOUT);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(seconds @ 1..=120) => Ok(Duration::from_secs(seconds)),
+        _ => bail!("STRIPE_REQUEST_TIMEOUT_SECS must be a whole number of seconds from 1 to 120, not \"{text}\""),
+    }
 }
 
 /// Sets the asset name cargo-leptos would set, so that a binary started

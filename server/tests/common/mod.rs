@@ -104,6 +104,7 @@ pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
         price_id: TEST_PRICE_ID.to_string(),
         api_base: stand_in.base.clone(),
         js_url: format!("{}js.stripe.com/v3/", stand_in.base),
+        request_timeout: app::billing::stripe::DEFAULT_REQUEST_TIMEOUT,
     };
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
