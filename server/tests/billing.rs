@@ -470,7 +470,13 @@ async fn cancel_detaches_cards_and_downgrades(backend: Backend) {
     assert!(page.audit_log.iter().any(|e| e.action == "Canceled subscription"));
 
     let (status, body) = call(&billing, &owner, "cancel-subscription", &[]).await;
-    assert_eq!(status, 200, "a second cancel is a no-op: {body}");
+    assert_eq!(status, 409, "a second cancel finds nothing to cancel: {body}");
+    assert_eq!(
+        body["Conflict"],
+        "The subscription of Org acme is already canceled, and it has no cards left, so nothing was changed."
+    );
+    let cancels = overview(&billing, &owner).await.audit_log.iter().filter(|e| e.action == "Canceled subscription").count();
+    assert_eq!(cancels, 1, "the subscription was canceled once");
 }
 
 /// The stand-in exits right after the first card is detached; the cancel
