@@ -80,13 +80,19 @@ const STORE_ATTEMPTS: u32 = 3;
 
 /// Stores a batch with `upsert_jobs`, running the transaction again when it
 /// failed only because a concurrent one got in its way. The whole batch is
-/// one transaction, so a failed attempt stored nothing.
+/// one transaction, so a failed attempt stored nothing. A random pause of
+/// up to 100 ms × attempt comes first, so that two batches that conflicted
+/// do not meet again at once.
 async fn store_batch(state: &AppState, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
     let mut attempt = 1;
     loop {
         match upsert_jobs(&state.pool, org_id, records).await {
+            // NOTE: no test reaches this branch: `upsert_jobs` orders its
+            // rows, which removed the deadlocks between concurrent batches.
             Err(error) if attempt < STORE_ATTEMPTS && app::db::is_transaction_conflict(&error) => {
                 tracing::warn!(org_id, attempt, %error, "storing a job batch conflicted with another transaction, retrying");
+                let pause_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=100 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
                 attempt += 1;
             }
             result => return result,

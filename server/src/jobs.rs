@@ -108,7 +108,10 @@ fn latest_per_job(records: &[JobRecord]) -> Vec<&JobRecord> {
 /// the whole batch is stored or none of it. An update applies only when it
 /// moves the status forward, so a repeated record changes nothing.
 pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
-    let records = latest_per_job(records);
+    let mut records = latest_per_job(records);
+    // Concurrent batches that share jobs then lock their rows in the same
+    // order, so PostgreSQL has no deadlock to break between them.
+    records.sort_unstable_by(|a, b| a.job_id.cmp(&b.job_id));
     let mut tx = pool.begin().await?;
     let now = now_ms();
 

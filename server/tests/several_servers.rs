@@ -223,12 +223,12 @@ async fn two_owners_cancel_once() {
     }
 }
 
-fn batch(round: usize, status: &str) -> Value {
+fn batch(round: usize, status: &str, size: usize) -> Value {
     let submitted = Utc::now() - chrono::Duration::minutes(30);
     let time = submitted.to_rfc3339_opts(SecondsFormat::Millis, true);
     let finished = (status == "completed")
         .then(|| (submitted + chrono::Duration::seconds(30)).to_rfc3339_opts(SecondsFormat::Millis, true));
-    let jobs: Vec<Value> = (0..1_000)
+    let jobs: Vec<Value> = (0..size)
         .map(|i| {
             json!({
                 "id": format!("r{round}-{i}"), "model": "llama-3-70b", "status": status,
@@ -253,7 +253,7 @@ async fn same_batch_to_both_stored_once() {
     // completed ones, so the second round of a job is an update.
     for round in 0..ROUNDS {
         for status in ["running", "completed"] {
-            let body = batch(round, status);
+            let body = batch(round, status, 1_000);
             let (on_first, on_second) = tokio::join!(post(&pair.first, &body), post(&pair.second, &body));
             for response in [on_first.unwrap(), on_second.unwrap()] {
                 assert_eq!(response.status(), 200, "round {round}, {status}");
@@ -267,6 +267,41 @@ async fn same_batch_to_both_stored_once() {
         .await
         .unwrap();
     assert_eq!(rows, vec![("completed".to_string(), (ROUNDS * 1_000) as i64)], "each job stored once, completed");
+}
+
+/// The same new jobs in opposite orders through both servers at once.
+/// Unless the server orders the rows itself, the two transactions lock
+/// them in opposite orders and PostgreSQL aborts one as a deadlock.
+async fn reversed_batches_to_both_stored_once() {
+    const ROUNDS: usize = 5;
+    // Several INSERT statements per batch, so that the two overlap.
+    const REVERSED_BATCH_SIZE: usize = 5_000;
+    let pair = start_pair(&[]).await;
+    let org_id = casola_server::accounts::create_org(&pair.pool, "acme", "Acme", "UTC").await.unwrap();
+    let key = app::api_keys::ssr::create_key(&pair.pool, org_id, "platform").await.unwrap();
+    let client = reqwest::Client::new();
+    let post = |server: &ServerProcess, body: &Value| {
+        client.post(server.url("/api/v1/jobs")).bearer_auth(&key).json(body).send()
+    };
+
+    for round in 0..ROUNDS {
+        let forward = batch(round, "completed", REVERSED_BATCH_SIZE);
+        let mut reversed = forward.clone();
+        reversed["jobs"].as_array_mut().unwrap().reverse();
+        let (on_first, on_second) = tokio::join!(post(&pair.first, &forward), post(&pair.second, &reversed));
+        for response in [on_first.unwrap(), on_second.unwrap()] {
+            let status = response.status();
+            assert_eq!(status, 200, "round {round}: {}", response.text().await.unwrap());
+        }
+    }
+
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(&pair.pool).await.unwrap();
+    assert_eq!(stored, (ROUNDS * REVERSED_BATCH_SIZE) as i64);
+    let retries = [&pair.first, &pair.second]
+        .iter()
+        .map(|server| server.log_text().matches("retrying").count())
+        .sum::<usize>();
+    println!("reversed batches: {retries} retried transactions in {ROUNDS} rounds");
 }
 
 macro_rules! tests_on_postgres {
@@ -289,5 +324,6 @@ mod postgres {
         webhook_to_both_applied_once,
         two_owners_cancel_once,
         same_batch_to_both_stored_once,
+        reversed_batches_to_both_stored_once,
     );
 }

@@ -59,7 +59,8 @@ impl ServerProcess {
             .env("CASOLA_ENV", "development")
             .env("RUST_LOG", "warn,casola=info,casola_server=info,app=info")
             .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
-            .stdout(Stdio::null())
+            // The log goes to standard output, errors to standard error.
+            .stdout(log.reopen().expect("open the server log file"))
             .stderr(log.reopen().expect("open the server log file"))
             .kill_on_drop(true);
         let child = command.spawn().expect("start the casola binary");
@@ -83,7 +84,7 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
-    /// Returns what the process wrote to standard error so far.
+    /// Returns what the process wrote to standard output and error so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
