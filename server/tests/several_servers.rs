@@ -239,25 +239,38 @@ fn batch(round: usize, status: &str, size: usize) -> Value {
     json!({ "jobs": jobs })
 }
 
+/// Creates the organization "acme" and returns an API key of it.
+async fn organization_key(pool: &AnyPool) -> String {
+    let org_id = casola_server::accounts::create_org(pool, "acme", "Acme", "UTC").await.unwrap();
+    app::api_keys::ssr::create_key(pool, org_id, "platform").await.unwrap()
+}
+
+/// Posts a batch to `server` and returns the status and JSON body.
+async fn post_batch(server: &ServerProcess, key: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/jobs"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("post a batch");
+    (response.status().as_u16(), response.json().await.expect("a JSON body"))
+}
+
 async fn same_batch_to_both_stored_once() {
     const ROUNDS: usize = 5;
     let pair = start_pair(&[]).await;
-    let org_id = casola_server::accounts::create_org(&pair.pool, "acme", "Acme", "UTC").await.unwrap();
-    let key = app::api_keys::ssr::create_key(&pair.pool, org_id, "platform").await.unwrap();
-    let client = reqwest::Client::new();
-    let post = |server: &ServerProcess, body: &Value| {
-        client.post(server.url("/api/v1/jobs")).bearer_auth(&key).json(body).send()
-    };
+    let key = organization_key(&pair.pool).await;
 
     // Each round sends the running reports to both at once, then the
     // completed ones, so the second round of a job is an update.
     for round in 0..ROUNDS {
         for status in ["running", "completed"] {
             let body = batch(round, status, 1_000);
-            let (on_first, on_second) = tokio::join!(post(&pair.first, &body), post(&pair.second, &body));
-            for response in [on_first.unwrap(), on_second.unwrap()] {
-                assert_eq!(response.status(), 200, "round {round}, {status}");
-                assert_eq!(response.json::<Value>().await.unwrap(), json!({ "accepted": 1_000 }));
+            let (on_first, on_second) = tokio::join!(post_batch(&pair.first, &key, &body), post_batch(&pair.second, &key, &body));
+            for (code, body) in [on_first, on_second] {
+                assert_eq!(code, 200, "round {round}, {status}: {body}");
+                assert_eq!(body, json!({ "accepted": 1_000 }));
             }
         }
     }
@@ -277,21 +290,15 @@ async fn reversed_batches_to_both_stored_once() {
     // Several INSERT statements per batch, so that the two overlap.
     const REVERSED_BATCH_SIZE: usize = 5_000;
     let pair = start_pair(&[]).await;
-    let org_id = casola_server::accounts::create_org(&pair.pool, "acme", "Acme", "UTC").await.unwrap();
-    let key = app::api_keys::ssr::create_key(&pair.pool, org_id, "platform").await.unwrap();
-    let client = reqwest::Client::new();
-    let post = |server: &ServerProcess, body: &Value| {
-        client.post(server.url("/api/v1/jobs")).bearer_auth(&key).json(body).send()
-    };
+    let key = organization_key(&pair.pool).await;
 
     for round in 0..ROUNDS {
         let forward = batch(round, "completed", REVERSED_BATCH_SIZE);
         let mut reversed = forward.clone();
         reversed["jobs"].as_array_mut().unwrap().reverse();
-        let (on_first, on_second) = tokio::join!(post(&pair.first, &forward), post(&pair.second, &reversed));
-        for response in [on_first.unwrap(), on_second.unwrap()] {
-            let status = response.status();
-            assert_eq!(status, 200, "round {round}: {}", response.text().await.unwrap());
+        let (on_first, on_second) = tokio::join!(post_batch(&pair.first, &key, &forward), post_batch(&pair.second, &key, &reversed));
+        for (status, body) in [on_first, on_second] {
+            assert_eq!(status, 200, "round {round}: {body}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! need a whole process: `kill -9`, SIGTERM, and several servers on one
 //! database.
 
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
