@@ -40,7 +40,7 @@ impl ServerProcess {
     /// Starts `casola` on a free port with `DATABASE_URL=database_url` and
     /// `env`, and waits until `/healthz` responds.
     pub async fn start(database_url: &str, env: &[(&str, String)]) -> ServerProcess {
-        let server = ServerProcess::spawn(free_port(), database_url, env);
+        let mut server = ServerProcess::spawn(free_port(), database_url, env);
         server.wait_until_healthy().await;
         server
     }
@@ -67,13 +67,17 @@ impl ServerProcess {
         ServerProcess { base: format!("http://127.0.0.1:{port}"), port, child, log }
     }
 
-    /// Waits up to 30 s until `/healthz` responds 200.
-    pub async fn wait_until_healthy(&self) {
+    /// Waits up to 30 s until `/healthz` responds 200, and fails at once
+    /// when the process exits first.
+    pub async fn wait_until_healthy(&mut self) {
         let client = reqwest::Client::new();
         for _ in 0..300 {
             let response = client.get(self.url("/healthz")).send().await;
             if response.is_ok_and(|r| r.status().is_success()) {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("casola on port {} exited with {status} before serving; its log:\n{}", self.port, self.log_text());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
