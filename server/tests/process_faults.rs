@@ -56,6 +56,18 @@ async fn sigterm_drains_in_flight_request(backend: Backend) {
     let body = batch("drained", 500).to_string();
     let (first_half, second_half) = body.as_bytes().split_at(body.len() / 2);
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    // A first request on the same connection proves that the server has
+    // accepted it, so SIGTERM cannot drop it from the listen queue.
+    let probe = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", server.port);
+    stream.write_all(probe.as_bytes()).await.unwrap();
+    let mut probe_response = Vec::new();
+    while !probe_response.ends_with(b"\r\n\r\nok") {
+        let mut chunk = [0u8; 512];
+        let read = stream.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "the server closed the connection after /healthz");
+        probe_response.extend_from_slice(&chunk[..read]);
+    }
+
     let head = format!(
         "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -116,7 +128,9 @@ async fn kill_during_ingestion_loses_nothing_acknowledged(backend: Backend) {
                         acknowledged.fetch_add(1, Ordering::SeqCst);
                         sent.push((prefix, true));
                     }
-                    // The kill cut this request: it was in flight.
+                    // Refused: the server was gone before this request.
+                    Err(error) if error.is_connect() => return sent,
+                    // The kill cut this request while it was in flight.
                     Err(_) => {
                         sent.push((prefix, false));
                         return sent;
@@ -136,7 +150,7 @@ async fn kill_during_ingestion_loses_nothing_acknowledged(backend: Backend) {
         batches.extend(sent.unwrap());
     }
     let cut = batches.iter().filter(|(_, acknowledged)| !acknowledged).count();
-    assert_eq!(cut, SENDERS, "each sender had a request in flight when the server died");
+    assert!(cut >= 1, "at least one batch was in flight when the server died");
 
     let restarted = ServerProcess::start(&url, &[]).await;
     let ready = reqwest::get(restarted.url("/readyz")).await.unwrap();
