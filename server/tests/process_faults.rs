@@ -1,6 +1,7 @@
-//! The `casola` process stopped by a signal: SIGTERM drains in-flight
-//! requests, and after `kill -9` during ingestion or during Cancel
-//! Subscription no acknowledged work is lost and a retry finishes the rest.
+//! The `casola` process stopped by a signal. SIGTERM drains in-flight
+//! requests for up to the shutdown timeout. After `kill -9` during
+//! ingestion or during Cancel Subscription no acknowledged work is lost,
+//! and a retry finishes the rest.
 
 mod common;
 
@@ -46,14 +47,14 @@ async fn jobs_with_prefix(pool: &sqlx::AnyPool, prefix: &str) -> i64 {
         .unwrap()
 }
 
-/// SIGTERM while a request's body is half sent: the server stops accepting
-/// connections, finishes that request with 200, and exits with status 0.
-async fn sigterm_drains_in_flight_request(backend: Backend) {
-    let (pool, url, _dir) = fresh_database_with_url(backend).await;
-    let key = organization_with_key(&pool).await;
-    let mut server = ServerProcess::start(&url, &[]).await;
-
-    let body = batch("drained", 500).to_string();
+/// Opens a connection to `server`, waits until the server has accepted it,
+/// and sends the head of a `POST /api/v1/jobs` and the first half of
+/// `body`. Returns the connection and the half not yet sent.
+async fn start_half_sent_batch<'a>(
+    server: &ServerProcess,
+    key: &str,
+    body: &'a str,
+) -> (tokio::net::TcpStream, &'a [u8]) {
     let (first_half, second_half) = body.as_bytes().split_at(body.len() / 2);
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     // A first request on the same connection proves that the server has
@@ -78,6 +79,17 @@ async fn sigterm_drains_in_flight_request(backend: Backend) {
     stream.write_all(first_half).await.unwrap();
     // Let the server read the request head, so the request is in flight.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    (stream, second_half)
+}
+
+/// SIGTERM while a request's body is half sent: the server stops accepting
+/// connections, finishes that request with 200, and exits with status 0.
+async fn sigterm_drains_in_flight_request(backend: Backend) {
+    let (pool, url, _dir) = fresh_database_with_url(backend).await;
+    let key = organization_with_key(&pool).await;
+    let mut server = ServerProcess::start(&url, &[]).await;
+    let body = batch("drained", 500).to_string();
+    let (mut stream, second_half) = start_half_sent_batch(&server, &key, &body).await;
 
     server.terminate();
     let mut refused = false;
@@ -99,6 +111,29 @@ async fn sigterm_drains_in_flight_request(backend: Backend) {
     let status = server.wait_exit(Duration::from_secs(10)).await;
     assert!(status.success(), "casola exits cleanly after draining: {status}");
     assert_eq!(jobs_with_prefix(&pool, "drained").await, 500);
+}
+
+/// SIGTERM while a client never finishes its request: the server exits
+/// once `CASOLA_SHUTDOWN_TIMEOUT_SECS` has passed, and stores nothing of it.
+async fn sigterm_gives_up_after_timeout(backend: Backend) {
+    let (pool, url, _dir) = fresh_database_with_url(backend).await;
+    let key = organization_with_key(&pool).await;
+    let mut server = ServerProcess::start(&url, &[("CASOLA_SHUTDOWN_TIMEOUT_SECS", "2".to_string())]).await;
+    let body = batch("abandoned", 500).to_string();
+    let (mut stream, _never_sent) = start_half_sent_batch(&server, &key, &body).await;
+
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "casola exits with 0 after the shutdown timeout: {status}");
+    assert!(
+        server.log_text().contains("requests still running at the shutdown timeout"),
+        "the log names the abandoned requests: {}",
+        server.log_text()
+    );
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    assert_eq!(response, "", "the abandoned request gets no response");
+    assert_eq!(jobs_with_prefix(&pool, "abandoned").await, 0);
 }
 
 /// `kill -9` while batches are being sent: every acknowledged batch is
@@ -238,6 +273,7 @@ async fn kill_during_cancel_then_retry(backend: Backend) {
 
 on_both_databases!(
     sigterm_drains_in_flight_request,
+    sigterm_gives_up_after_timeout,
     kill_during_ingestion_loses_nothing_acknowledged,
     kill_during_cancel_then_retry,
 );
