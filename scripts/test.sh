@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every test. Unit tests, integration tests against SQLite and
 # a throwaway PostgreSQL cluster (billing tests start their own localstripe
-# each), then browser tests against the release build seeded with the demo
-# data and billing against a localstripe of its own.
+# each, and the PostgreSQL restart test a cluster of its own on a port from
+# 56000 to 56099), then browser tests against the release build seeded
+# with the demo data and billing against a localstripe of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

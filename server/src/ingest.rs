@@ -59,12 +59,10 @@ pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Respo
     };
 
     let count = records.len();
-    if let Err(error) = upsert_jobs(&state.pool, org_id, &records).await {
-        let is_unavailable =
-            matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_));
+    if let Err(error) = store_batch(&state, org_id, &records).await {
         let request_id = app::db::new_request_id();
         tracing::error!(org_id, count, %request_id, %error, "storing a job batch failed");
-        let (status, message) = if is_unavailable {
+        let (status, message) = if app::db::is_unavailable(&error) {
             (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry the same batch.")
         } else {
             (StatusCode::INTERNAL_SERVER_ERROR, "Storing the batch failed; nothing was stored. Retry the same batch.")
@@ -74,6 +72,32 @@ pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Respo
 
     tracing::info!(org_id, count, "stored a job batch");
     (StatusCode::OK, Json(json!({ "accepted": count }))).into_response()
+}
+
+/// Times a batch is stored before the error goes to the client, when
+/// the transaction lost to another one (see `is_transaction_conflict`).
+const STORE_ATTEMPTS: u32 = 3;
+
+/// Stores a batch with `upsert_jobs`, running the transaction again when it
+/// failed only because a concurrent one got in its way. The whole batch is
+/// one transaction, so a failed attempt stored nothing. A random pause of
+/// up to 100 ms × attempt comes first, so that two batches that conflicted
+/// do not meet again at once.
+async fn store_batch(state: &AppState, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match upsert_jobs(&state.pool, org_id, records).await {
+            // NOTE: no test reaches this branch: `upsert_jobs` orders its
+            // rows, which removed the deadlocks between concurrent batches.
+            Err(error) if attempt < STORE_ATTEMPTS && app::db::is_transaction_conflict(&error) => {
+                tracing::warn!(org_id, attempt, %error, "storing a job batch conflicted with another transaction, retrying");
+                let pause_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=100 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<i64, Response> {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod billing;
+pub mod delay_proxy;
+pub mod process;
 pub mod stand_in;
 
 use std::net::SocketAddr;
@@ -54,7 +57,9 @@ pub async fn fresh_database_with_url(backend: Backend) -> (AnyPool, String, Opti
     (pool, url, dir)
 }
 
-async fn create_postgres_database() -> String {
+/// Creates an empty database, without migrations, in the PostgreSQL test
+/// cluster and returns its URL.
+pub async fn create_postgres_database() -> String {
     let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
         panic!(
             "{POSTGRES_URL_VAR} is not set. Run the tests with `make test`, which starts a \
@@ -95,16 +100,71 @@ pub struct BillingApp {
 /// it, the paid plan, and the stand-in's webhooks to the app.
 pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
     let stand_in = stand_in::StandIn::start().await;
+    let api_base = stand_in.base.clone();
+    spawn_billing_app_at(backend, stand_in, api_base, app::billing::stripe::DEFAULT_REQUEST_TIMEOUT).await
+}
+
+/// Like `spawn_billing_app`, but the app reaches the stand-in through a
+/// `DelayProxy` and gives up on a Stripe request after `timeout`.
+pub async fn spawn_billing_app_behind_proxy(
+    backend: Backend,
+    timeout: std::time::Duration,
+) -> (BillingApp, delay_proxy::DelayProxy) {
+    let stand_in = stand_in::StandIn::start().await;
+    let proxy = delay_proxy::DelayProxy::start(stand_in.port).await;
+    let billing = spawn_billing_app_at(backend, stand_in, proxy.base.clone(), timeout).await;
+    (billing, proxy)
+}
+
+/// Returns Stripe settings for a stand-in at `stand_in_base`, reached at
+/// `api_base`, with this test's own keys and the test plan.
+pub fn stand_in_settings(
+    stand_in_base: &str,
+    api_base: String,
+    secret_key: &str,
+    webhook_secret: &str,
+    timeout: std::time::Duration,
+) -> StripeSettings {
+    StripeSettings {
+        secret_key: SecretString::from(secret_key.to_string()),
+        publishable_key: "pk_test_casola".to_string(),
+        webhook_secret: SecretString::from(webhook_secret.to_string()),
+        price_id: TEST_PRICE_ID.to_string(),
+        api_base,
+        js_url: format!("{stand_in_base}js.stripe.com/v3/"),
+        request_timeout: timeout,
+    }
+}
+
+/// Starts a stand-in with a `DelayProxy` in front and creates the test
+/// plan. Returns them with Stripe settings, with fresh keys, that reach the
+/// stand-in through the proxy, for `casola` child processes.
+pub async fn stand_in_behind_proxy() -> (stand_in::StandIn, delay_proxy::DelayProxy, StripeSettings) {
+    let stand_in = stand_in::StandIn::start().await;
+    let proxy = delay_proxy::DelayProxy::start(stand_in.port).await;
     let secret_key = format!("sk_test_casola_{}", app::db::new_request_id());
     let webhook_secret = format!("whsec_casola_{}", app::db::new_request_id());
-    let settings = StripeSettings {
-        secret_key: SecretString::from(secret_key.clone()),
-        publishable_key: "pk_test_casola".to_string(),
-        webhook_secret: SecretString::from(webhook_secret.clone()),
-        price_id: TEST_PRICE_ID.to_string(),
-        api_base: stand_in.base.clone(),
-        js_url: format!("{}js.stripe.com/v3/", stand_in.base),
-    };
+    let settings = stand_in_settings(
+        &stand_in.base,
+        proxy.base.clone(),
+        &secret_key,
+        &webhook_secret,
+        app::billing::stripe::DEFAULT_REQUEST_TIMEOUT,
+    );
+    let stripe = Stripe::new(settings.clone()).expect("build the Stripe client");
+    stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
+    (stand_in, proxy, settings)
+}
+
+async fn spawn_billing_app_at(
+    backend: Backend,
+    stand_in: stand_in::StandIn,
+    api_base: String,
+    timeout: std::time::Duration,
+) -> BillingApp {
+    let secret_key = format!("sk_test_casola_{}", app::db::new_request_id());
+    let webhook_secret = format!("whsec_casola_{}", app::db::new_request_id());
+    let settings = stand_in_settings(&stand_in.base, api_base, &secret_key, &webhook_secret, timeout);
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
 
@@ -137,16 +197,7 @@ impl TestApp {
 
     /// Like `client`, with cookies kept in `jar`, where a test can add its own.
     pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("origin", self.base.parse().expect("origin header"));
-        reqwest::Client::builder()
-            .cookie_provider(jar)
-            // A hung request fails the test instead of stalling the run.
-            .timeout(std::time::Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
-            .build()
-            .expect("build the HTTP client")
+        browser_client(&self.base, jar)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -182,14 +233,7 @@ impl TestApp {
 
     /// Signs `email` in with `client` and returns it.
     pub async fn sign_in_with(&self, client: reqwest::Client, email: &str) -> reqwest::Client {
-        let response = client
-            .post(self.url("/login"))
-            .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
-            .send()
-            .await
-            .expect("post the sign-in form");
-        assert_eq!(response.status(), 303, "sign-in of {email} should redirect");
-        assert_eq!(location(&response), "/usage", "sign-in of {email} should succeed");
+        sign_in(&self.base, &client, email).await;
         client
     }
 
@@ -211,6 +255,34 @@ impl TestApp {
             .collect();
         upsert_jobs(&self.pool, org_id, &records).await.expect("store jobs");
     }
+}
+
+/// Returns a client for the server at `base` that keeps cookies in `jar`,
+/// does not follow redirects and sends the `Origin` header a browser sends
+/// from that server's pages.
+pub fn browser_client(base: &str, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", base.parse().expect("origin header"));
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        // A hung request fails the test instead of stalling the run.
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("build the HTTP client")
+}
+
+/// Signs `email` in through the form of the server at `base`.
+pub async fn sign_in(base: &str, client: &reqwest::Client, email: &str) {
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
+        .send()
+        .await
+        .expect("post the sign-in form");
+    assert_eq!(response.status(), 303, "sign-in of {email} should redirect");
+    assert_eq!(location(&response), "/usage", "sign-in of {email} should succeed");
 }
 
 /// Returns the `Location` header of a redirect.
