@@ -18,7 +18,7 @@ const CARD_MASTERCARD: &str = "5555555555554444";
 const CARD_THIRD: &str = "4000056655665556";
 
 /// Calls a billing server function and returns the status and JSON body.
-async fn call(billing: &BillingApp, client: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+async fn call(billing: &BillingApp, client: &common::Browser, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = client
         .post(billing.app.url(&format!("/api/billing/{endpoint}")))
         .form(form)
@@ -30,7 +30,7 @@ async fn call(billing: &BillingApp, client: &reqwest::Client, endpoint: &str, fo
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn overview(billing: &BillingApp, client: &reqwest::Client) -> BillingOverview {
+async fn overview(billing: &BillingApp, client: &common::Browser) -> BillingOverview {
     let (status, body) = call(billing, client, "overview", &[]).await;
     assert_eq!(status, 200, "overview failed: {body}");
     serde_json::from_value(body).expect("read the overview")
@@ -39,7 +39,7 @@ async fn overview(billing: &BillingApp, client: &reqwest::Client) -> BillingOver
 /// Adds a card as the browser does: the server creates a SetupIntent, the
 /// stand-in's Stripe.js confirms it, the server completes it. Returns the
 /// card's id.
-async fn add_card(billing: &BillingApp, client: &reqwest::Client, number: &str) -> String {
+async fn add_card(billing: &BillingApp, client: &common::Browser, number: &str) -> String {
     let (status, setup) = call(billing, client, "card-setup", &[]).await;
     assert_eq!(status, 200, "card setup failed: {setup}");
     let intent_id = setup["setup_intent_id"].as_str().unwrap();
@@ -108,7 +108,7 @@ fn subscription_event(id: &str, event_type: &str, created: i64, subscription: &V
 
 /// Creates an organization "acme" whose owner has `cards` cards (the first
 /// is the default) and, when `subscribed`, an active subscription.
-async fn acme(backend: Backend, cards: &[&str], subscribed: bool) -> (BillingApp, reqwest::Client, i64, Vec<String>) {
+async fn acme(backend: Backend, cards: &[&str], subscribed: bool) -> (BillingApp, common::Browser, i64, Vec<String>) {
     let billing = spawn_billing_app(backend).await;
     let org_id = billing.app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
     let owner = billing.app.signed_in("owner@acme.test").await;

@@ -128,25 +128,76 @@ async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
     TestApp { base: format!("http://{address}"), pool, backend, stripe, _sqlite_dir: dir }
 }
 
+/// An HTTP client that acts like a browser on our pages: it keeps cookies,
+/// does not follow redirects, sends the `Origin` header of our own pages,
+/// and sends the CSRF token of its current cookies with every POST, as the
+/// page's `csrf.js` does.
+#[derive(Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    base: reqwest::Url,
+}
+
+impl Browser {
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.get(url)
+    }
+
+    /// A POST with the `x-csrf-token` header of this browser's cookies.
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.post(url).header(app::security::CSRF_HEADER, self.csrf_token())
+    }
+
+    /// A POST without a CSRF token, as another site's form would send.
+    pub fn post_without_token(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// Returns the value of cookie `name` in this browser's jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value.to_string())
+        })
+    }
+
+    /// Returns the token the server expects: derived from the session
+    /// cookie, or from the `casola_csrf` cookie before sign-in.
+    pub fn csrf_token(&self) -> String {
+        let key = self
+            .cookie(app::auth::ssr::SESSION_COOKIE)
+            .or_else(|| self.cookie(app::security::ssr::CSRF_COOKIE))
+            .unwrap_or_default();
+        app::security::ssr::token_for(&key)
+    }
+}
+
 impl TestApp {
-    /// A client that keeps cookies, does not follow redirects and sends the
-    /// `Origin` header a browser sends from our own pages.
-    pub fn client(&self) -> reqwest::Client {
+    /// A signed-out `Browser` that already holds a `casola_csrf` cookie, as
+    /// after loading the sign-in page.
+    pub fn client(&self) -> Browser {
         self.client_with_jar(Default::default())
     }
 
     /// Like `client`, with cookies kept in `jar`, where a test can add its own.
-    pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> Browser {
+        let base: reqwest::Url = self.base.parse().expect("the app's base URL");
+        let csrf_cookie = format!("{}={}", app::security::ssr::CSRF_COOKIE, app::auth::ssr::new_token());
+        jar.add_cookie_str(&csrf_cookie, &base);
+
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("origin", self.base.parse().expect("origin header"));
-        reqwest::Client::builder()
-            .cookie_provider(jar)
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
             // A hung request fails the test instead of stalling the run.
             .timeout(std::time::Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
             .build()
-            .expect("build the HTTP client")
+            .expect("build the HTTP client");
+        Browser { client, jar, base }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -176,12 +227,12 @@ impl TestApp {
     }
 
     /// Signs `email` in through the form and returns the signed-in client.
-    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+    pub async fn signed_in(&self, email: &str) -> Browser {
         self.sign_in_with(self.client(), email).await
     }
 
     /// Signs `email` in with `client` and returns it.
-    pub async fn sign_in_with(&self, client: reqwest::Client, email: &str) -> reqwest::Client {
+    pub async fn sign_in_with(&self, client: Browser, email: &str) -> Browser {
         let response = client
             .post(self.url("/login"))
             .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
