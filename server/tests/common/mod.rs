@@ -113,6 +113,58 @@ pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
     BillingApp { app, stand_in, secret_key, webhook_secret }
 }
 
+impl BillingApp {
+    /// Calls a billing server function and returns the status and JSON body.
+    pub async fn call(&self, client: &Browser, endpoint: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let response = client
+            .post(self.app.url(&format!("/api/billing/{endpoint}")))
+            .form(form)
+            .send()
+            .await
+            .expect("call the server function");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("read the response");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// Creates a SetupIntent through the server and confirms it with card
+    /// `number` the way Stripe.js does, from outside the server. Returns
+    /// the SetupIntent's id and the new card's id.
+    pub async fn confirm_new_card(&self, client: &Browser, number: &str) -> (String, String) {
+        let (status, setup) = self.call(client, "card-setup", &[]).await;
+        assert_eq!(status, 200, "card setup failed: {setup}");
+        let intent_id = setup["setup_intent_id"].as_str().expect("setup_intent_id").to_string();
+        let confirmed = self
+            .stand_in
+            .confirm_setup_intent(
+                &intent_id,
+                setup["client_secret"].as_str().expect("client_secret"),
+                setup["publishable_key"].as_str().expect("publishable_key"),
+                number,
+            )
+            .await;
+        assert_eq!(confirmed["status"], "succeeded");
+        let card_id = confirmed["payment_method"].as_str().expect("payment_method").to_string();
+        (intent_id, card_id)
+    }
+
+    /// Returns the id of a SetupIntent confirmed with card `number` but not
+    /// yet completed on the server.
+    pub async fn confirmed_setup_intent(&self, client: &Browser, number: &str) -> String {
+        self.confirm_new_card(client, number).await.0
+    }
+
+    /// Adds a card as the browser does: the server creates a SetupIntent,
+    /// the stand-in's Stripe.js confirms it, the server completes it.
+    /// Returns the card's id.
+    pub async fn add_card(&self, client: &Browser, number: &str) -> String {
+        let (intent_id, card_id) = self.confirm_new_card(client, number).await;
+        let (status, body) = self.call(client, "complete-card-setup", &[("setup_intent_id", &intent_id)]).await;
+        assert_eq!(status, 200, "completing the card setup failed: {body}");
+        card_id
+    }
+}
+
 async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
     let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: stripe.clone() };
@@ -161,6 +213,23 @@ impl Browser {
         header.to_str().ok()?.split("; ").find_map(|pair| {
             pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value.to_string())
         })
+    }
+
+    /// Returns a copy of this browser, with the same cookies, that also
+    /// sends `Authorization: Bearer <key>` with every request.
+    pub fn with_bearer(&self, key: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let origin = self.base.as_str().trim_end_matches('/');
+        headers.insert("origin", origin.parse().expect("origin header"));
+        headers.insert("authorization", format!("Bearer {key}").parse().expect("authorization header"));
+        let client = reqwest::Client::builder()
+            .cookie_provider(self.jar.clone())
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("build the HTTP client");
+        Browser { client, jar: self.jar.clone(), base: self.base.clone() }
     }
 
     /// Returns the token the server expects: derived from the session
