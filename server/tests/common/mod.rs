@@ -75,7 +75,7 @@ async fn create_postgres_database() -> String {
 
 /// Starts the real router on 127.0.0.1 with a fresh database and no Stripe.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, None).await
+    spawn_app_with(backend, None, false).await
 }
 
 /// The paid plan's id in the stand-in.
@@ -108,7 +108,7 @@ pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
 
-    let app = spawn_app_with(backend, Some(stripe)).await;
+    let app = spawn_app_with(backend, Some(stripe), false).await;
     stand_in.register_webhook(&app.url("/webhooks/stripe"), &webhook_secret).await;
     BillingApp { app, stand_in, secret_key, webhook_secret }
 }
@@ -165,9 +165,14 @@ impl BillingApp {
     }
 }
 
-async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
+/// Starts the real router as in production, where cookies are `Secure`.
+pub async fn spawn_production_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, None, true).await
+}
+
+async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>, secure_cookies: bool) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
-    let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: stripe.clone() };
+    let state = AppState { pool: pool.clone(), secure_cookies, stripe: stripe.clone() };
     let options = LeptosOptions::builder().output_name("casola").build();
     let app = router::build_router(state, options);
 
