@@ -125,40 +125,68 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn read_batch(body: Body) -> Result<Vec<JobRecord>, Response> {
-    let too_large = || {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("The body exceeds {MAX_BODY_BYTES} bytes. Send at most {MAX_BATCH_RECORDS} records per request."),
-            None,
-        )
-    };
-    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| BatchRejection::too_large().into_response())?;
+    parse_batch(&bytes, Utc::now()).map_err(BatchRejection::into_response)
+}
 
-    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-        error_response(StatusCode::BAD_REQUEST, &format!("The body is not valid JSON: {error}."), None)
-    })?;
+/// Why a request body was rejected: the status, a message for the client,
+/// and for invalid records, every problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRejection {
+    pub status: StatusCode,
+    pub message: String,
+    pub errors: Option<Vec<RecordError>>,
+}
+
+impl BatchRejection {
+    fn bad_request(message: String) -> BatchRejection {
+        BatchRejection { status: StatusCode::BAD_REQUEST, message, errors: None }
+    }
+
+    fn too_large() -> BatchRejection {
+        BatchRejection {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "The body exceeds {MAX_BODY_BYTES} bytes. Send at most {MAX_BATCH_RECORDS} records per request."
+            ),
+            errors: None,
+        }
+    }
+
+    fn into_response(self) -> Response {
+        error_response(self.status, &self.message, self.errors)
+    }
+}
+
+/// Parses and validates a request body: a JSON object with a `jobs` array
+/// of at most `MAX_BATCH_RECORDS` records, each valid at `now`. Needs no
+/// server, so the fuzz targets and property tests call it directly.
+pub fn parse_batch(bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<JobRecord>, BatchRejection> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(BatchRejection::too_large());
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|error| BatchRejection::bad_request(format!("The body is not valid JSON: {error}.")))?;
     let Some(jobs) = value.get("jobs").and_then(Value::as_array) else {
-        return Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "The body must be a JSON object with a `jobs` array: {\"jobs\": [ … ]}.",
-            None,
+        return Err(BatchRejection::bad_request(
+            "The body must be a JSON object with a `jobs` array: {\"jobs\": [ … ]}.".to_string(),
         ));
     };
     if jobs.len() > MAX_BATCH_RECORDS {
-        return Err(error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("The batch has {} records; the maximum is {MAX_BATCH_RECORDS}. Split it.", jobs.len()),
-            None,
-        ));
+        return Err(BatchRejection {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("The batch has {} records; the maximum is {MAX_BATCH_RECORDS}. Split it.", jobs.len()),
+            errors: None,
+        });
     }
 
-    parse_records(jobs, Utc::now()).map_err(|errors| {
+    parse_records(jobs, now).map_err(|errors| {
         let message = format!(
             "{} of {} records are invalid; nothing was stored. Fix them and send the batch again.",
             errors.iter().map(|e| e.index).collect::<std::collections::BTreeSet<_>>().len(),
             jobs.len(),
         );
-        error_response(StatusCode::UNPROCESSABLE_ENTITY, &message, Some(errors))
+        BatchRejection { status: StatusCode::UNPROCESSABLE_ENTITY, message, errors: Some(errors) }
     })
 }
 
@@ -205,7 +233,7 @@ fn parse_record(index: usize, job: &Value, now: DateTime<Utc>) -> Result<JobReco
             if parsed.is_none() {
                 fail(
                     "status",
-                    format!("must be one of queued, running, completed, failed, cancelled; got {value}"),
+                    format!("must be one of queued, running, completed, failed, cancelled; got {}", shorten(value)),
                 );
             }
             parsed
@@ -437,4 +465,103 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].index, 1);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value, nested up to three levels.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(Value::from),
+                ".{0,80}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(".{0,12}", inner, 0..6)
+                        .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A valid record submitted within the last day before `now()`.
+        fn valid_record() -> impl Strategy<Value = Value> {
+            let statuses = prop_oneof![Just("queued"), Just("running"), Just("completed"), Just("failed"), Just("cancelled")];
+            ("[a-zA-Z0-9_-]{1,40}", "[ -~]{0,39}[!-~]", statuses, 60_000i64..86_400_000, 0i64..60_000, 1i64..=4_096)
+                .prop_map(|(id, model, status, ago_ms, run_ms, gpu_count)| {
+                    let submitted = now() - chrono::Duration::milliseconds(ago_ms);
+                    let finished = submitted + chrono::Duration::milliseconds(run_ms);
+                    let mut record = json!({
+                        "id": id,
+                        "model": model,
+                        "status": status,
+                        "submitted_at": submitted.to_rfc3339(),
+                        "gpu_count": gpu_count,
+                    });
+                    if matches!(status, "completed" | "failed") {
+                        record["finished_at"] = json!(finished.to_rfc3339());
+                    }
+                    record
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_are_parsed_or_rejected_with_4xx(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                if let Err(rejection) = parse_batch(&bytes, now()) {
+                    prop_assert!(rejection.status.is_client_error(), "{rejection:?}");
+                    prop_assert!(!rejection.message.is_empty());
+                }
+            }
+
+            #[test]
+            fn any_json_is_parsed_or_rejected_with_4xx(value in json_value()) {
+                let wrapped = json!({ "jobs": [value.clone()] });
+                for body in [value, wrapped] {
+                    if let Err(rejection) = parse_batch(body.to_string().as_bytes(), now()) {
+                        prop_assert!(rejection.status.is_client_error(), "{rejection:?}");
+                        for error in rejection.errors.unwrap_or_default() {
+                            prop_assert!(!error.message.is_empty());
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn valid_batches_are_accepted_whole(records in prop::collection::vec(valid_record(), 1..20)) {
+                let body = json!({ "jobs": records.clone() }).to_string();
+                let parsed = parse_batch(body.as_bytes(), now());
+                prop_assert!(parsed.is_ok(), "{parsed:?}");
+                prop_assert_eq!(parsed.unwrap().len(), records.len());
+            }
+
+            #[test]
+            fn wrong_type_is_reported_on_its_field(
+                record in valid_record(),
+                field in prop::sample::select(vec!["id", "model", "status", "submitted_at", "gpu_count"]),
+                replacement in json_value(),
+            ) {
+                let wrong_type = match field {
+                    "gpu_count" => replacement.as_i64().is_none(),
+                    _ => !replacement.is_string(),
+                };
+                prop_assume!(wrong_type);
+                let mut record = record;
+                record[field] = replacement.clone();
+
+                let errors = parse_records(&[record], now()).unwrap_err();
+                let on_field: Vec<&RecordError> = errors.iter().filter(|e| e.field == field).collect();
+                prop_assert_eq!(on_field.len(), 1, "{:?}", errors);
+                let expected = if replacement.is_null() { "missing".to_string() } else { shorten(&replacement) };
+                prop_assert!(on_field[0].message.contains(&expected), "{} does not name {}", on_field[0].message, expected);
+            }
+        }
+    }
 }
+

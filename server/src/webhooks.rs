@@ -30,11 +30,19 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// Checks a `Stripe-Signature` header (`t=…,v1=…[,v1=…]`) against the raw
-/// body: one `v1` value must equal HMAC-SHA256 of `"{t}.{body}"` under
-/// `secret`, and `t` must be within `SIGNATURE_TOLERANCE_SECS` of `now_secs`.
-/// Several `v1` values occur while a webhook secret is being rolled.
-pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now_secs: i64) -> Result<(), SignatureError> {
+/// A parsed `Stripe-Signature` header: its timestamp and every `v1`
+/// signature, decoded from hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeader {
+    /// Seconds since the Unix epoch.
+    pub timestamp: i64,
+    pub signatures: Vec<Vec<u8>>,
+}
+
+/// Parses a `Stripe-Signature` header (`t=…,v1=…[,v1=…]`). Other schemes
+/// (`v0=`) and `v1` values that are not hex are skipped. Needs no server,
+/// so the fuzz targets and property tests call it directly.
+pub fn parse_signature_header(header: &str) -> Result<SignatureHeader, SignatureError> {
     let mut timestamp: Option<i64> = None;
     let mut signatures: Vec<Vec<u8>> = Vec::new();
     for part in header.split(',') {
@@ -52,7 +60,17 @@ pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now_secs: i64)
     if signatures.is_empty() {
         return Err(SignatureError::NoSignature);
     }
-    if (now_secs - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
+    Ok(SignatureHeader { timestamp, signatures })
+}
+
+/// Checks a `Stripe-Signature` header against the raw body: one `v1` value
+/// must equal HMAC-SHA256 of `"{t}.{body}"` under `secret`, and `t` must be
+/// within `SIGNATURE_TOLERANCE_SECS` of `now_secs`. Several `v1` values
+/// occur while a webhook secret is being rolled.
+pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now_secs: i64) -> Result<(), SignatureError> {
+    let SignatureHeader { timestamp, signatures } = parse_signature_header(header)?;
+    // saturating_sub: a timestamp near i64::MIN or MAX must not overflow.
+    if now_secs.saturating_sub(timestamp).saturating_abs() > SIGNATURE_TOLERANCE_SECS {
         return Err(SignatureError::OutsideTolerance);
     }
 
@@ -174,4 +192,49 @@ mod tests {
         assert_eq!(verify_signature(&format!("t={NOW},v1=zz"), BODY, SECRET, NOW), Err(SignatureError::NoSignature));
         assert_eq!(verify_signature("t=soon,v1=00", BODY, SECRET, NOW), Err(SignatureError::NoTimestamp));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_header_is_parsed_or_rejected(header in ".{0,200}", now in any::<i64>()) {
+                // Neither may panic; the result only has to be an error.
+                let _ = parse_signature_header(&header);
+                prop_assert!(verify_signature(&header, BODY, SECRET, now).is_err());
+            }
+
+            #[test]
+            fn extreme_timestamps_are_rejected(timestamp in any::<i64>(), now in any::<i64>()) {
+                let header = format!("t={timestamp},v1={}", sign(SECRET, timestamp, BODY));
+                let result = verify_signature(&header, BODY, SECRET, now);
+                let within = (i128::from(now) - i128::from(timestamp)).abs() <= i128::from(SIGNATURE_TOLERANCE_SECS);
+                prop_assert_eq!(result.is_ok(), within, "{:?}", result);
+            }
+
+            #[test]
+            fn signed_body_verifies_and_any_change_fails(
+                body in prop::collection::vec(any::<u8>(), 0..256),
+                secret in prop::collection::vec(any::<u8>(), 1..64),
+                skew in -SIGNATURE_TOLERANCE_SECS..=SIGNATURE_TOLERANCE_SECS,
+                flip in any::<prop::sample::Index>(),
+            ) {
+                let header = format!("t={},v1={}", NOW + skew, sign(&secret, NOW + skew, &body));
+                prop_assert_eq!(verify_signature(&header, &body, &secret, NOW), Ok(()));
+
+                let mut changed = body.clone();
+                if changed.is_empty() {
+                    changed.push(0);
+                } else {
+                    let at = flip.index(changed.len());
+                    changed[at] ^= 0x01;
+                }
+                prop_assert_eq!(verify_signature(&header, &changed, &secret, NOW), Err(SignatureError::Mismatch));
+            }
+        }
+    }
 }
+
