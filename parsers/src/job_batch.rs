@@ -457,7 +457,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Any JSON value, nested up to three levels.
+        /// Generates any JSON value, nested up to three levels.
         fn json_value() -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![
                 Just(Value::Null),
@@ -475,7 +475,7 @@ mod tests {
             })
         }
 
-        /// A valid record submitted within the last day before `now()`.
+        /// Generates a valid record submitted within the last day before `now()`.
         fn valid_record() -> impl Strategy<Value = Value> {
             let statuses = prop_oneof![Just("queued"), Just("running"), Just("completed"), Just("failed"), Just("cancelled")];
             ("[a-zA-Z0-9_-]{1,40}", "[ -~]{0,39}[!-~]", statuses, 60_000i64..86_400_000, 0i64..60_000, 1i64..=4_096)

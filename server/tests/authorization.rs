@@ -90,7 +90,7 @@ async fn authorization_matrix(backend: Backend) {
 
     let usage_args = || vec![("range", "7d".to_string()), ("tz", "UTC".to_string())];
     // Owners act last in each row, so a row's change does not affect the
-    // callers before it; rows that change billing come in an order that
+    // callers before it. Rows that change billing come in an order that
     // keeps the next one possible.
     let rows = [
         Row {
@@ -150,7 +150,7 @@ async fn authorization_matrix(backend: Backend) {
         },
         Row {
             // The other owner's organization has no card, so its own
-            // subscription is refused for that reason.
+            // subscription is rejected for that reason.
             name: "subscribe",
             call: Call::ServerFunction("billing/subscribe", vec![]),
             expected: ["401", "403", "403", "409", "401", "401", "200"],

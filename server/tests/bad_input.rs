@@ -22,15 +22,15 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("build a runtime")
 }
 
-/// A runner with `CASES` cases, or `PROPTEST_CASES` when set (for a
-/// longer search).
+/// Builds a runner of `CASES` cases, or of `PROPTEST_CASES` when set (for
+/// a longer search).
 fn runner() -> TestRunner {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
     TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
 }
 
-/// A parameter value: usually garbage, sometimes a valid token, so that
-/// valid and invalid values meet.
+/// Generates a parameter value: usually garbage, sometimes a valid token,
+/// so that valid and invalid values meet.
 fn parameter_value() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => ".{0,30}",
@@ -156,7 +156,7 @@ fn garbage_bodies_to_every_server_function() {
                     .expect("send");
                 (response.status().as_u16(), response.text().await.unwrap_or_default())
             });
-            // Billing has no Stripe here, so its functions may answer 503;
+            // Billing has no Stripe here, so its functions may respond 503;
             // any other 5xx is a fault.
             let billing_unavailable = endpoint.starts_with("billing/") && status == 503;
             prop_assert!(

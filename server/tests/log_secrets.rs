@@ -3,7 +3,7 @@
 //! passwords, session cookies, CSRF tokens, API keys, card numbers, the
 //! SetupIntent's client secret and the Stripe keys.
 //!
-//! The server runs in this process, so the capture holds the server's
+//! The server runs in this process, so the capture contains the server's
 //! lines; the test client's HTTP crates are left out. SQLite only: the database driver does
 //! not change what the app logs.
 
