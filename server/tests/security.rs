@@ -245,7 +245,36 @@ async fn production_cookies_are_secure(backend: Backend) {
     assert!(session_cookie.contains("Secure"), "{session_cookie}");
 }
 
+async fn rate_limit_message_is_shown(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+    let browser = app.client();
+    for _ in 0..5 {
+        let failed = browser
+            .post(app.url("/login"))
+            .form(&[("email", "owner@acme.test"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&failed).contains("error=invalid"));
+    }
+
+    let limited = browser
+        .post(app.url("/login"))
+        .form(&[("email", "owner@acme.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let target = location(&limited);
+    assert!(target.starts_with("/login?error=rate_limited"), "{target}");
+    let (_, html) = page(&app, &browser, &target).await;
+    assert!(html.contains("Too many failed sign-in attempts for this address. Wait 15 minutes"), "{html}");
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(sessions, 0, "the right password opens no session while limited");
+}
+
 on_both_databases!(
+    rate_limit_message_is_shown,
     sign_in_form_carries_token,
     server_function_without_token_is_rejected,
     sign_out_and_switch_need_token,
