@@ -31,16 +31,17 @@ const DEFAULT_POLICY: &str = "default-src 'self'; script-src 'self'; object-src 
 /// and stores the token in the request's extensions for the page to render.
 /// Sets the `casola_csrf` cookie on a browser that has neither cookie. The
 /// ingestion API and Stripe's webhooks authenticate by key or signature,
-/// carry no cookies, and are exempt.
+/// carry no cookies, and are exempt from both.
 pub async fn require_csrf_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let jar = CookieJar::from_headers(request.headers());
-    let key = jar.get(SESSION_COOKIE).or_else(|| jar.get(CSRF_COOKIE)).map(|c| c.value().to_string());
-    let new_cookie = key.is_none().then(new_token);
-    let expected = key.as_deref().map(token_for);
-
     let path = request.uri().path();
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let exempt = path.starts_with("/api/v1/") || path.starts_with("/webhooks/");
+
+    let jar = CookieJar::from_headers(request.headers());
+    let key = jar.get(SESSION_COOKIE).or_else(|| jar.get(CSRF_COOKIE)).map(|c| c.value().to_string());
+    // Machine clients of the exempt routes get no cookie.
+    let new_cookie = (key.is_none() && !exempt).then(new_token);
+    let expected = key.as_deref().map(token_for);
     let mut request = if safe_method || exempt {
         request
     } else {

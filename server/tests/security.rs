@@ -207,6 +207,9 @@ async fn every_response_has_security_headers(backend: Backend) {
         assert_eq!(directive(policy, "frame-ancestors"), "'none'", "{what}");
         assert!(!directive(policy, "script-src").contains("unsafe-inline"), "{what}: {policy}");
     }
+
+    let ingest = anonymous.post(app.url("/api/v1/jobs")).send().await.unwrap();
+    assert!(ingest.headers().get("set-cookie").is_none(), "the ingestion API sets no cookie");
 }
 
 async fn billing_page_allows_stripe_js_origin(backend: Backend) {
