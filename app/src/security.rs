@@ -6,9 +6,9 @@
 //! `csrf_token` field. The token is HMAC-SHA256 of a fixed label keyed by
 //! the session cookie, or before sign-in by the random `casola_csrf`
 //! cookie, so it changes with every session and another site cannot
-//! compute it. The server renders it into a `<meta name="csrf-token">` tag;
-//! `public/csrf.js` adds it to the browser's same-origin `fetch` POSTs,
-//! which covers the hydrated app's server function calls and
+//! compute it. The server renders it into a `<meta name="csrf-token">` tag.
+//! `public/csrf.js` adds it to the browser's same-origin `fetch` POSTs, so
+//! it covers the hydrated app's server function calls and
 //! `public/billing.js`.
 
 use leptos::prelude::*;
