@@ -71,6 +71,10 @@ fi
 
 if [ "$purpose" = test ]; then
   apt_install postgresql chromium curl
+  if [ "$(cargo-fuzz --version 2>/dev/null || true)" != "cargo-fuzz 0.13.2" ]; then
+    log "installing cargo-fuzz 0.13.2 (about 10 minutes on 2 cores)"
+    cargo install cargo-fuzz --version 0.13.2 --locked
+  fi
   # Playwright without its browser download: tests use Debian's chromium.
   npm_ci end2end
 fi

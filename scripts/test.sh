@@ -20,6 +20,10 @@ trap cleanup EXIT
 
 echo "==> unit tests"
 cargo test --locked -p app --features ssr
+cargo test --locked -p parsers
+
+echo "==> fuzzing the ingestion and Stripe-Signature parsers"
+scripts/fuzz.sh "${CASOLA_FUZZ_SECONDS:-30}"
 
 echo "==> starting PostgreSQL on 127.0.0.1"
 CASOLA_TEST_POSTGRES_URL=$(scripts/pg-cluster.sh start)

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
 use crate::auth::{get_session_info, SessionInfo};
+use crate::security::CsrfField;
 
 /// The frame every signed-in page shares.
 #[component]
@@ -77,6 +78,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             </noscript>
             <div class="nav-panel" id="nav-panel">
                 <form class="org-switcher" method="post" action="/orgs/switch">
+                    <CsrfField/>
                     <label for="org-switcher">"Organization"</label>
                     <select id="org-switcher" name="org" on:change=submit_on_change disabled=!has_choice>
                         {options}
@@ -92,6 +94,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
                     {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
                 </ul>
                 <form method="post" action="/logout" class="sign-out">
+                    <CsrfField/>
                     <button type="submit" class="button secondary">"Sign out"</button>
                 </form>
             </div>

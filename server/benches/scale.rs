@@ -487,10 +487,17 @@ async fn bench_load(config: &Config, pool: &AnyPool, base: &str) -> LoadResult {
     casola_server::accounts::create_user(pool, "load@example.com", "Load", PASSWORD).await.unwrap();
     casola_server::accounts::add_member(pool, "big", "load@example.com", app::auth::Role::Member).await.unwrap();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // The sign-in form's CSRF token comes from the `casola_csrf` cookie.
+    let pre_session = app::auth::ssr::new_token();
     let response = client
         .post(format!("{base}/login"))
         .header("origin", base)
-        .form(&[("email", "load@example.com"), ("password", PASSWORD)])
+        .header("cookie", format!("{}={pre_session}", app::security::ssr::CSRF_COOKIE))
+        .form(&[
+            ("email", "load@example.com"),
+            ("password", PASSWORD),
+            (app::security::CSRF_FIELD, &app::security::ssr::token_for(&pre_session)),
+        ])
         .send()
         .await
         .expect("sign in");
@@ -504,8 +511,10 @@ async fn bench_load(config: &Config, pool: &AnyPool, base: &str) -> LoadResult {
         .expect("signing in sets the session cookie")
         .to_string();
 
+    let session = cookie.split_once('=').map(|(_, value)| value).unwrap_or_default();
+    let token = app::security::ssr::token_for(session);
     let script = config.dir.join("usage-load.lua");
-    std::fs::write(&script, load_script(&cookie, base)).expect("write the wrk script");
+    std::fs::write(&script, load_script(&cookie, &token, base)).expect("write the wrk script");
     let output = tokio::process::Command::new("wrk")
         .args(["-t2", "-c32", &format!("-d{}s", config.load_seconds), "--latency", "-s"])
         .arg(&script)
@@ -533,7 +542,7 @@ async fn bench_load(config: &Config, pool: &AnyPool, base: &str) -> LoadResult {
 
 /// The wrk script: POSTs the usage server function with the six ranges in
 /// turn and prints one parseable result line.
-fn load_script(cookie: &str, origin: &str) -> String {
+fn load_script(cookie: &str, csrf_token: &str, origin: &str) -> String {
     format!(
         r#"local ranges = {{"1h", "6h", "24h", "7d", "30d", "90d"}}
 local n = 0
@@ -544,6 +553,7 @@ request = function()
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = "{cookie}",
     ["Origin"] = "{origin}",
+    ["{csrf_header}"] = "{csrf_token}",
   }}, body)
 end
 done = function(summary, latency, requests)
@@ -552,7 +562,8 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
     latency:percentile(50), latency:percentile(99)))
 end
-"#
+"#,
+        csrf_header = app::security::CSRF_HEADER,
     )
 }
 

@@ -9,66 +9,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
 
-/// A job's status. It only moves forward: queued, running, then one of the
-/// final states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<JobStatus> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Completed,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
-    }
-}
-
-/// One job as the platform reports it. Times are milliseconds since the
-/// Unix epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    pub job_id: String,
-    pub model: String,
-    pub status: JobStatus,
-    pub submitted_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub gpu_count: i64,
-    /// GPU time when known; else derived from the run time once finished.
-    pub gpu_ms: Option<i64>,
-}
-
-impl JobRecord {
-    /// Returns the GPU time to store: the reported value, or GPU count ×
-    /// run time for a job with both start and finish times.
-    pub fn effective_gpu_ms(&self) -> Option<i64> {
-        self.gpu_ms.or_else(|| match (self.started_at, self.finished_at) {
-            (Some(start), Some(finish)) if finish >= start => Some(self.gpu_count * (finish - start)),
-            _ => None,
-        })
-    }
-}
+pub use casola_parsers::job_batch::{JobRecord, JobStatus};
 
 /// Rows per INSERT statement: at most 10 parameters each keeps a statement
 /// under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
@@ -77,17 +18,6 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 /// Ranks statuses in the order they may move, for the upsert's guard; the
 /// SQL twin of `JobStatus::rank`.
 const STATUS_RANK_SQL: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END";
-
-impl JobStatus {
-    /// Position in the order statuses move in; the final states share one.
-    fn rank(self) -> u8 {
-        match self {
-            JobStatus::Queued => 0,
-            JobStatus::Running => 1,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => 2,
-        }
-    }
-}
 
 /// Keeps one record per job id: the one furthest along, and of those the
 /// last. One INSERT may not touch a row twice, and a batch can carry a

@@ -15,7 +15,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::{database, export, ingest, web_auth, webhooks};
+use crate::{database, export, ingest, security, web_auth, webhooks};
 
 /// Router state: the app's and the Leptos options the page routes need.
 #[derive(Clone)]
@@ -37,8 +37,8 @@ impl FromRef<ServerState> for LeptosOptions {
 }
 
 /// Builds every route: pages, server functions, form posts, the CSV export,
-/// the ingestion API, Stripe webhooks and health checks, behind the session
-/// and cross-site guards.
+/// the ingestion API, Stripe webhooks and health checks, behind the session,
+/// cross-site and CSRF guards, with security headers on every response.
 pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
     let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
     let routes = generate_route_list(App);
@@ -65,7 +65,9 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
         .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
+        .layer(middleware::from_fn_with_state(app_state.clone(), security::require_csrf_token))
         .layer(middleware::from_fn(web_auth::reject_cross_site))
+        .layer(middleware::from_fn(security::set_security_headers))
         // Outermost, so that it also gets the 503 pages of the layers above.
         .layer(middleware::map_response(add_retry_after))
         .with_state(state)

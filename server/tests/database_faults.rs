@@ -132,7 +132,7 @@ async fn postgres_restart_fails_cleanly_and_recovers() {
     let browser = browser_client(&server.base, Default::default());
     sign_in(&server.base, &browser, "owner@acme.test").await;
     let api = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let summary = |client: &reqwest::Client| {
+    let summary = |client: &common::Browser| {
         client.post(server.url("/api/usage/summary")).form(&[("range", "24h"), ("tz", "UTC")]).send()
     };
 

@@ -25,7 +25,7 @@ const UNAVAILABLE_MESSAGE: &str = "Stripe cannot be reached right now, so nothin
 
 /// Sets up "acme" with two cards (the Visa is the default) behind a delay
 /// proxy and marks its mirror as old, so the next page load requests Stripe.
-async fn acme_behind_proxy(backend: Backend) -> (BillingApp, common::delay_proxy::DelayProxy, reqwest::Client, i64, Vec<String>) {
+async fn acme_behind_proxy(backend: Backend) -> (BillingApp, common::delay_proxy::DelayProxy, common::Browser, i64, Vec<String>) {
     let (billing, proxy) = spawn_billing_app_behind_proxy(backend, STRIPE_TIMEOUT).await;
     let org_id = billing.app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
     let owner = billing.app.signed_in("owner@acme.test").await;
@@ -65,7 +65,7 @@ async fn local_default_state(billing: &BillingApp, org_id: i64) -> (Option<Strin
 }
 
 /// Loads the billing page as a browser does and returns its HTML.
-async fn billing_page(billing: &BillingApp, client: &reqwest::Client) -> String {
+async fn billing_page(billing: &BillingApp, client: &common::Browser) -> String {
     let response = client.get(billing.app.url("/billing")).send().await.expect("load /billing");
     assert_eq!(response.status(), 200);
     response.text().await.expect("read the billing page")
@@ -73,7 +73,7 @@ async fn billing_page(billing: &BillingApp, client: &reqwest::Client) -> String 
 
 /// Checks the page, and a Set Default that must fail, while Stripe does not
 /// respond.
-async fn check_outage(billing: &BillingApp, owner: &reqwest::Client, org_id: i64, ids: &[String]) {
+async fn check_outage(billing: &BillingApp, owner: &common::Browser, org_id: i64, ids: &[String]) {
     let started = Instant::now();
     let page = billing_page(billing, owner).await;
     assert!(page.contains(STALE_NOTICE), "the page says Stripe is unreachable");
@@ -103,7 +103,7 @@ async fn check_outage(billing: &BillingApp, owner: &reqwest::Client, org_id: i64
 }
 
 /// Retries the Set Default once the stand-in responds again.
-async fn retry_succeeds(billing: &BillingApp, owner: &reqwest::Client, org_id: i64, ids: &[String]) {
+async fn retry_succeeds(billing: &BillingApp, owner: &common::Browser, org_id: i64, ids: &[String]) {
     let (status, body) = call(&billing.app.base, owner, "set-default-card", &[("card_id", &ids[1])]).await;
     assert_eq!(status, 200, "the retried change succeeds: {body}");
     assert_eq!(local_default_state(billing, org_id).await, (Some(ids[1].clone()), 1));

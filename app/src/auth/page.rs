@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::security::CsrfField;
+
 /// Why the previous sign-in attempt was sent back, as the `error` query
 /// parameter names it.
 fn error_message(code: &str) -> Option<&'static str> {
@@ -34,6 +36,7 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Sign in to Casola"</h1>
             {move || error().map(|message| view! { <p class="error-message" role="alert">{message}</p> })}
             <form method="post" action="/login" class="login-form">
+                <CsrfField/>
                 <input type="hidden" name="next" value=next/>
                 <label>
                     <span>"Email"</span>

@@ -8,7 +8,7 @@ use super::stand_in::StandIn;
 
 /// Calls the billing server function `endpoint` of the server at `base` and
 /// returns the status and JSON body (a JSON string when it is not JSON).
-pub async fn call(base: &str, client: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub async fn call(base: &str, client: &super::Browser, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = client
         .post(format!("{base}/api/billing/{endpoint}"))
         .form(form)
@@ -21,7 +21,7 @@ pub async fn call(base: &str, client: &reqwest::Client, endpoint: &str, form: &[
 }
 
 /// Loads the billing overview, which must succeed.
-pub async fn overview(base: &str, client: &reqwest::Client) -> BillingOverview {
+pub async fn overview(base: &str, client: &super::Browser) -> BillingOverview {
     let (status, body) = call(base, client, "overview", &[]).await;
     assert_eq!(status, 200, "overview failed: {body}");
     serde_json::from_value(body).expect("read the overview")
@@ -30,7 +30,7 @@ pub async fn overview(base: &str, client: &reqwest::Client) -> BillingOverview {
 /// Adds a card as the browser does: the server creates a SetupIntent, the
 /// stand-in's Stripe.js confirms it, the server completes it. Returns the
 /// card's id.
-pub async fn add_card(base: &str, stand_in: &StandIn, client: &reqwest::Client, number: &str) -> String {
+pub async fn add_card(base: &str, stand_in: &StandIn, client: &super::Browser, number: &str) -> String {
     let (status, setup) = call(base, client, "card-setup", &[]).await;
     assert_eq!(status, 200, "card setup failed: {setup}");
     let intent_id = setup["setup_intent_id"].as_str().unwrap();

@@ -80,7 +80,7 @@ pub async fn create_postgres_database() -> String {
 
 /// Starts the real router on 127.0.0.1 with a fresh database and no Stripe.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, None).await
+    spawn_app_with(backend, None, false).await
 }
 
 /// The paid plan's id in the stand-in.
@@ -168,14 +168,63 @@ async fn spawn_billing_app_at(
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
 
-    let app = spawn_app_with(backend, Some(stripe)).await;
+    let app = spawn_app_with(backend, Some(stripe), false).await;
     stand_in.register_webhook(&app.url("/webhooks/stripe"), &webhook_secret).await;
     BillingApp { app, stand_in, secret_key, webhook_secret }
 }
 
-async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
+impl BillingApp {
+    /// Calls a billing server function and returns the status and JSON body.
+    pub async fn call(&self, client: &Browser, endpoint: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        billing::call(&self.app.base, client, endpoint, form).await
+    }
+
+    /// Creates a SetupIntent through the server and confirms it with card
+    /// `number` the way Stripe.js does, from outside the server. Returns
+    /// the SetupIntent's id and the new card's id.
+    pub async fn confirm_new_card(&self, client: &Browser, number: &str) -> (String, String) {
+        let (status, setup) = self.call(client, "card-setup", &[]).await;
+        assert_eq!(status, 200, "card setup failed: {setup}");
+        let intent_id = setup["setup_intent_id"].as_str().expect("setup_intent_id").to_string();
+        let confirmed = self
+            .stand_in
+            .confirm_setup_intent(
+                &intent_id,
+                setup["client_secret"].as_str().expect("client_secret"),
+                setup["publishable_key"].as_str().expect("publishable_key"),
+                number,
+            )
+            .await;
+        assert_eq!(confirmed["status"], "succeeded");
+        let card_id = confirmed["payment_method"].as_str().expect("payment_method").to_string();
+        (intent_id, card_id)
+    }
+
+    /// Returns the id of a SetupIntent confirmed with card `number` but not
+    /// yet completed on the server.
+    pub async fn confirmed_setup_intent(&self, client: &Browser, number: &str) -> String {
+        self.confirm_new_card(client, number).await.0
+    }
+
+    /// Adds a card as the browser does: the server creates a SetupIntent,
+    /// the stand-in's Stripe.js confirms it, the server completes it.
+    /// Returns the card's id.
+    pub async fn add_card(&self, client: &Browser, number: &str) -> String {
+        let (intent_id, card_id) = self.confirm_new_card(client, number).await;
+        let (status, body) = self.call(client, "complete-card-setup", &[("setup_intent_id", &intent_id)]).await;
+        assert_eq!(status, 200, "completing the card setup failed: {body}");
+        card_id
+    }
+}
+
+/// Starts the real router as in production, where cookies are `Secure`.
+pub async fn spawn_production_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, None, true).await
+}
+
+async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>, secure_cookies: bool) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
-    let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: stripe.clone() };
+    let state = AppState { pool: pool.clone(), secure_cookies, stripe: stripe.clone() };
     let options = LeptosOptions::builder().output_name("casola").build();
     let app = router::build_router(state, options);
 
@@ -188,15 +237,78 @@ async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
     TestApp { base: format!("http://{address}"), pool, backend, stripe, _sqlite_dir: dir }
 }
 
+/// An HTTP client that acts like a browser on our pages: it keeps cookies,
+/// does not follow redirects, sends the `Origin` header of our own pages,
+/// and sends the CSRF token of its current cookies with every POST, as the
+/// page's `csrf.js` does.
+#[derive(Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    base: reqwest::Url,
+}
+
+impl Browser {
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.get(url)
+    }
+
+    /// A POST with the `x-csrf-token` header of this browser's cookies.
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.post(url).header(app::security::CSRF_HEADER, self.csrf_token())
+    }
+
+    /// A POST without a CSRF token, as another site's form would send.
+    pub fn post_without_token(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// Returns the value of cookie `name` in this browser's jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value.to_string())
+        })
+    }
+
+    /// Returns a copy of this browser, with the same cookies, that also
+    /// sends `Authorization: Bearer <key>` with every request.
+    pub fn with_bearer(&self, key: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let origin = self.base.as_str().trim_end_matches('/');
+        headers.insert("origin", origin.parse().expect("origin header"));
+        headers.insert("authorization", format!("Bearer {key}").parse().expect("authorization header"));
+        let client = reqwest::Client::builder()
+            .cookie_provider(self.jar.clone())
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("build the HTTP client");
+        Browser { client, jar: self.jar.clone(), base: self.base.clone() }
+    }
+
+    /// Returns the token the server expects: derived from the session
+    /// cookie, or from the `casola_csrf` cookie before sign-in.
+    pub fn csrf_token(&self) -> String {
+        let key = self
+            .cookie(app::auth::ssr::SESSION_COOKIE)
+            .or_else(|| self.cookie(app::security::ssr::CSRF_COOKIE))
+            .unwrap_or_default();
+        app::security::ssr::token_for(&key)
+    }
+}
+
 impl TestApp {
-    /// A client that keeps cookies, does not follow redirects and sends the
-    /// `Origin` header a browser sends from our own pages.
-    pub fn client(&self) -> reqwest::Client {
+    /// A signed-out `Browser` that already holds a `casola_csrf` cookie, as
+    /// after loading the sign-in page.
+    pub fn client(&self) -> Browser {
         self.client_with_jar(Default::default())
     }
 
     /// Like `client`, with cookies kept in `jar`, where a test can add its own.
-    pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    pub fn client_with_jar(&self, jar: std::sync::Arc<reqwest::cookie::Jar>) -> Browser {
         browser_client(&self.base, jar)
     }
 
@@ -227,12 +339,12 @@ impl TestApp {
     }
 
     /// Signs `email` in through the form and returns the signed-in client.
-    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+    pub async fn signed_in(&self, email: &str) -> Browser {
         self.sign_in_with(self.client(), email).await
     }
 
     /// Signs `email` in with `client` and returns it.
-    pub async fn sign_in_with(&self, client: reqwest::Client, email: &str) -> reqwest::Client {
+    pub async fn sign_in_with(&self, client: Browser, email: &str) -> Browser {
         sign_in(&self.base, &client, email).await;
         client
     }
@@ -260,21 +372,26 @@ impl TestApp {
 /// Returns a client for the server at `base` that keeps cookies in `jar`,
 /// does not follow redirects and sends the `Origin` header a browser sends
 /// from that server's pages.
-pub fn browser_client(base: &str, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+pub fn browser_client(base: &str, jar: std::sync::Arc<reqwest::cookie::Jar>) -> Browser {
+    let base_url: reqwest::Url = base.parse().expect("the app's base URL");
+    let csrf_cookie = format!("{}={}", app::security::ssr::CSRF_COOKIE, app::auth::ssr::new_token());
+    jar.add_cookie_str(&csrf_cookie, &base_url);
+
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("origin", base.parse().expect("origin header"));
-    reqwest::Client::builder()
-        .cookie_provider(jar)
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
         // A hung request fails the test instead of stalling the run.
         .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .build()
-        .expect("build the HTTP client")
+        .expect("build the HTTP client");
+    Browser { client, jar, base: base_url }
 }
 
 /// Signs `email` in through the form of the server at `base`.
-pub async fn sign_in(base: &str, client: &reqwest::Client, email: &str) {
+pub async fn sign_in(base: &str, client: &Browser, email: &str) {
     let response = client
         .post(format!("{base}/login"))
         .form(&[("email", email), ("password", PASSWORD), ("next", "/usage")])
