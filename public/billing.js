@@ -38,9 +38,19 @@
     return 'The request failed with status ' + status + '. Try again.';
   }
 
+  // The static single-page app names the server's origin in a <meta>
+  // element when it is served from another origin; the server-rendered
+  // page has none and calls its own origin.
+  function serverUrl() {
+    const meta = document.querySelector('meta[name="casola-server-url"]');
+    return meta ? meta.content.trim().replace(/\/+$/, '') : '';
+  }
+
   async function callServer(endpoint, params) {
-    const response = await fetch('/api/billing/' + endpoint, {
+    const response = await fetch(serverUrl() + '/api/billing/' + endpoint, {
       method: 'POST',
+      // Sends the session cookie to the server's origin from the static app.
+      credentials: 'include',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(params),
     });

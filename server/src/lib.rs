@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod router;
 pub mod seed;
 pub mod settings;
+pub mod spa;
 pub mod telemetry;
 pub mod web_auth;
 pub mod webhooks;

@@ -5,6 +5,8 @@ use app::billing::stripe::{StripeSettings, STRIPE_API_BASE, STRIPE_JS_URL};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
+use crate::spa::SpaOrigin;
+
 /// Everything the server reads from its environment. `.env.example` lists
 /// each variable with its default.
 #[derive(Debug, Clone)]
@@ -20,6 +22,10 @@ pub struct Settings {
     /// The `STRIPE_*` settings; `None` when `STRIPE_SECRET_KEY` is unset,
     /// and billing then responds 503.
     pub stripe: Option<StripeSettings>,
+    /// `CASOLA_SPA_ORIGIN`: the origin the static single-page app is served
+    /// from, whose pages may call the server functions with cookies. Unset,
+    /// no other origin may.
+    pub spa_origin: Option<SpaOrigin>,
 }
 
 /// Default database: the embedded SQLite file, created on first start.
@@ -52,7 +58,16 @@ impl Settings {
             development,
             leptos,
             stripe: stripe_from_env()?,
+            spa_origin: spa_origin_from_env()?,
         })
+    }
+}
+
+/// Reads `CASOLA_SPA_ORIGIN`; unset or empty is `None`.
+fn spa_origin_from_env() -> anyhow::Result<Option<SpaOrigin>> {
+    match std::env::var("CASOLA_SPA_ORIGIN") {
+        Ok(value) if !value.trim().is_empty() => Ok(Some(SpaOrigin::parse(value.trim()).map_err(anyhow::Error::msg)?)),
+        _ => Ok(None),
     }
 }
 

@@ -75,7 +75,14 @@ async fn create_postgres_database() -> String {
 
 /// Starts the real router on 127.0.0.1 with a fresh database and no Stripe.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, None).await
+    spawn_app_with(backend, None, None).await
+}
+
+/// Starts the real router like `spawn_app`, letting pages served from
+/// `spa_origin` (the static single-page app) call the server functions.
+pub async fn spawn_app_for_spa(backend: Backend, spa_origin: &str) -> TestApp {
+    let origin = casola_server::spa::SpaOrigin::parse(spa_origin).expect("a valid SPA origin");
+    spawn_app_with(backend, None, Some(origin)).await
 }
 
 /// The paid plan's id in the stand-in.
@@ -108,16 +115,20 @@ pub async fn spawn_billing_app(backend: Backend) -> BillingApp {
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
 
-    let app = spawn_app_with(backend, Some(stripe)).await;
+    let app = spawn_app_with(backend, Some(stripe), None).await;
     stand_in.register_webhook(&app.url("/webhooks/stripe"), &webhook_secret).await;
     BillingApp { app, stand_in, secret_key, webhook_secret }
 }
 
-async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>) -> TestApp {
+async fn spawn_app_with(
+    backend: Backend,
+    stripe: Option<Stripe>,
+    spa_origin: Option<casola_server::spa::SpaOrigin>,
+) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
     let state = AppState { pool: pool.clone(), secure_cookies: false, stripe: stripe.clone() };
     let options = LeptosOptions::builder().output_name("casola").build();
-    let app = router::build_router(state, options);
+    let app = router::build_router_with_spa_origin(state, options, spa_origin);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let address: SocketAddr = listener.local_addr().expect("read the bound address");
