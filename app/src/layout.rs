@@ -22,7 +22,10 @@ pub fn Layout() -> impl IntoView {
         let location = use_location();
         Effect::new(move |_| {
             if let Some(Err(AppError::Unauthenticated)) = session.get() {
-                let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+                // `search` comes without its leading `?`.
+                let search = location.search.get_untracked();
+                let query = if search.is_empty() { String::new() } else { format!("?{search}") };
+                let here = format!("{}{query}", location.pathname.get_untracked());
                 let target = format!("/login?next={}", crate::usage::params::encode_component(&here));
                 navigate(&target, NavigateOptions { replace: true, ..Default::default() });
             }
