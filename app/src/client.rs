@@ -80,8 +80,8 @@ fn include_credentials(request: &mut BrowserRequest) -> Result<(), AppError> {
     let failed = |step: &str, error: wasm_bindgen::JsValue| {
         AppError::Transport(format!("could not {step} the request: {error:?}"))
     };
-    // `Request` has no clone, so a blank request stands in while the
-    // original moves into the copy.
+    // `Request` has no clone, so a blank request takes its place
+    // while the original moves into the copy.
     let blank = web_sys::Request::new_with_str("about:blank").map_err(|e| failed("prepare", e))?;
     let original: web_sys::Request = std::mem::replace(&mut **request, Request::from(blank)).into();
 

@@ -59,7 +59,7 @@ pub fn is_server_function_path(path: &str) -> bool {
 /// origins from reading responses or sending credentialed calls.
 ///
 /// Written by hand rather than with tower-http's `CorsLayer`, because that
-/// layer answers every preflight and adds its method and header lists for
+/// layer responds to every preflight and adds its method and header lists for
 /// any origin; here another origin gets nothing at all.
 pub async fn spa_cors(State(spa): State<Option<SpaOrigin>>, request: Request, next: Next) -> Response {
     let Some(spa) = spa else {
@@ -85,7 +85,7 @@ pub async fn spa_cors(State(spa): State<Option<SpaOrigin>>, request: Request, ne
 }
 
 /// Allows the methods and headers the server function client sends.
-/// Browsers cache the answer for `Access-Control-Max-Age` seconds.
+/// Browsers cache this response for `Access-Control-Max-Age` seconds.
 fn preflight_response() -> Response {
     let mut response = (StatusCode::NO_CONTENT, Body::empty()).into_response();
     let headers = response.headers_mut();

@@ -228,7 +228,7 @@ pub async fn sign_in_replacing(
     Ok(token)
 }
 
-/// The `sign_in` server function's work: signs in, replacing the request's
+/// Signs in for the `sign_in` server function, replacing the request's
 /// session, and sets the new session cookie on the response.
 pub async fn sign_in_from_server_function(email: &str, password: &str) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
@@ -238,8 +238,8 @@ pub async fn sign_in_from_server_function(email: &str, password: &str) -> Result
     Ok(())
 }
 
-/// The `sign_out` server function's work: deletes the request's session,
-/// if any, and removes the cookie.
+/// Deletes the request's session, if any, for the `sign_out` server
+/// function, and removes the cookie.
 pub async fn sign_out_from_server_function() -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     if let Some(token) = session_token().await? {
