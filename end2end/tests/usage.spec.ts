@@ -140,7 +140,7 @@ test("range form works without JavaScript @no-js", async ({ page }) => {
   await page.screenshot({ path: `${SCREENSHOTS}/usage-no-js.png`, fullPage: true });
 });
 
-test("empty organization shows the explanation @no-js", async ({ page }) => {
+test("empty organization shows the explanation @no-js @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await page.getByLabel("Organization").selectOption({ label: "Empty Research Lab" });
   if (test.info().project.name === "no-js") {
