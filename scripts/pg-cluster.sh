@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Starts or stops a throwaway PostgreSQL cluster on 127.0.0.1 for the tests.
+# Manages a throwaway PostgreSQL cluster on 127.0.0.1 for the tests.
 #   scripts/pg-cluster.sh start   prints the admin URL of the new cluster
 #   scripts/pg-cluster.sh stop    stops it and deletes its files
+#   scripts/pg-cluster.sh pause   stops it and keeps its files (fast
+#                                 shutdown: open connections are cut)
+#   scripts/pg-cluster.sh resume  starts a paused cluster again
 # PostgreSQL refuses to run as root, so as root the cluster runs as the
 # `postgres` user that Debian's package creates.
 set -euo pipefail
 
-action=${1:?usage: pg-cluster.sh start|stop}
+action=${1:?usage: pg-cluster.sh start|stop|pause|resume}
 dir=${CASOLA_PG_DIR:-/tmp/casola-test-pg}
 port=${CASOLA_PG_PORT:-55432}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -23,6 +26,12 @@ as_owner() {
   fi
 }
 
+start_server() {
+  # fsync off: the cluster is thrown away after the run, so speed wins.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
+}
+
 case "$action" in
   start)
     if [ -f "$dir/data/postmaster.pid" ]; then
@@ -32,10 +41,14 @@ case "$action" in
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
     as_owner "$bin/initdb" -D "$dir/data" -U casola --auth=trust -E UTF8 >"$dir/initdb.log"
-    # fsync off: the cluster is thrown away after the run, so speed wins.
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-      -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
+    start_server
     echo "postgres://casola@127.0.0.1:$port/postgres"
+    ;;
+  pause)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    start_server
     ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
@@ -44,7 +57,7 @@ case "$action" in
     rm -rf "$dir"
     ;;
   *)
-    echo "unknown action \"$action\": use start or stop" >&2
+    echo "unknown action \"$action\": use start, stop, pause or resume" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs whatever is missing for `make run` (run), `make spa` (spa) or
-# `make test` (test), and does nothing for what is already there. Versions
-# are pinned:
+# Installs whatever is missing for `make run` (run), `make spa` (spa),
+# `make test` (test) or `make bench` (bench), and does nothing for what is
+# already there. Versions are pinned:
 #   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), trunk 0.21.14 for spa
 #   and test (0.22 needs rustc 1.96), wasm-bindgen-cli 0.2.130
 #   (must equal the wasm-bindgen crate in Cargo.lock), npm packages from the
@@ -73,8 +73,16 @@ if [ "$(.venv/bin/pip show localstripe 2>/dev/null | sed -n 's/^Version: //p')" 
   .venv/bin/pip install --quiet localstripe==1.15.10
 fi
 
+if [ "$purpose" = bench ]; then
+  apt_install postgresql wrk curl
+fi
+
 if [ "$purpose" = test ]; then
   apt_install postgresql chromium curl
+  if [ "$(cargo-fuzz --version 2>/dev/null || true)" != "cargo-fuzz 0.13.2" ]; then
+    log "installing cargo-fuzz 0.13.2 (about 10 minutes on 2 cores)"
+    cargo install cargo-fuzz --version 0.13.2 --locked
+  fi
   # Playwright without its browser download: tests use Debian's chromium.
   npm_ci end2end
 fi

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make test`: every test. Unit tests, integration tests against SQLite and
 # a throwaway PostgreSQL cluster (billing tests start their own localstripe
-# each), then browser tests against the release build seeded with the demo
-# data and billing against a localstripe of its own. Last, the tests tagged
-# @spa run against the static single-page app on another origin, which
-# calls a second server with a fresh database and stand-in.
+# each, and the PostgreSQL restart test a cluster of its own on a port from
+# 56000 to 56099), then browser tests against the release build seeded
+# with the demo data and billing against a localstripe of its own. Last,
+# the tests tagged @spa run against the static single-page app on another
+# origin, which calls a second server with a fresh database and stand-in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,10 @@ trap cleanup EXIT
 
 echo "==> unit tests"
 cargo test --locked -p app --features ssr
+cargo test --locked -p parsers
+
+echo "==> fuzzing the ingestion and Stripe-Signature parsers"
+scripts/fuzz.sh "${CASOLA_FUZZ_SECONDS:-30}"
 
 echo "==> starting PostgreSQL on 127.0.0.1"
 CASOLA_TEST_POSTGRES_URL=$(scripts/pg-cluster.sh start)

@@ -70,6 +70,12 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::MissingArg(name) => {
                 AppError::BadRequest(format!("Missing request argument `{name}`."))
             }
+            // On the server, a body that cannot be decoded (such as form
+            // data that is not UTF-8) is the client's fault too. In the
+            // browser this variant means an unreadable response.
+            ServerFnErrorErr::Deserialization(message) if cfg!(feature = "ssr") => {
+                AppError::BadRequest(format!("Invalid request arguments: {message}"))
+            }
             other => AppError::Transport(other.to_string()),
         }
     }

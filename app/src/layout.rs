@@ -8,6 +8,7 @@ use leptos_router::NavigateOptions;
 
 use crate::auth::{get_session_info, SessionInfo, SignOut, SwitchOrganization};
 use crate::error::AppError;
+use crate::security::CsrfField;
 use crate::CLIENT_SIDE_RENDERED;
 
 /// The frame every signed-in page shares.
@@ -99,6 +100,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
             </noscript>
             <div class="nav-panel" id="nav-panel">
                 <form class="org-switcher" method="post" action="/orgs/switch" on:submit=switch_org>
+                    <CsrfField/>
                     <label for="org-switcher">"Organization"</label>
                     <select id="org-switcher" name="org" on:change=submit_on_change disabled=!has_choice>
                         {options}
@@ -114,6 +116,7 @@ fn Sidebar(info: SessionInfo) -> impl IntoView {
                     {is_owner.then(|| view! { <li><A href="/api-keys">"API keys"</A></li> })}
                 </ul>
                 <form method="post" action="/logout" class="sign-out" on:submit=sign_out>
+                    <CsrfField/>
                     <button type="submit" class="button secondary">"Sign out"</button>
                 </form>
             </div>

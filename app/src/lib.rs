@@ -14,6 +14,7 @@ pub mod error;
 mod focus;
 mod http_status;
 mod layout;
+pub mod security;
 #[cfg(feature = "ssr")]
 pub mod state;
 pub mod usage;
@@ -37,6 +38,8 @@ pub(crate) const CLIENT_SIDE_RENDERED: bool = cfg!(feature = "csr");
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    security::set_page_policy();
+
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -45,6 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
                 <script src="/tz.js"></script>
+                <security::CsrfMeta/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

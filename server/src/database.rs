@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor};
 
@@ -81,13 +82,47 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the migrations for the pool's backend. Safe to run on every
-/// start: applied migrations are skipped.
-pub async fn migrate(pool: &AnyPool, backend: Backend) -> anyhow::Result<()> {
-    let migrator = match backend {
+fn migrator(backend: Backend) -> Migrator {
+    match backend {
         Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-    };
-    migrator.run(pool).await.context("applying database migrations")?;
+    }
+}
+
+/// Applies the migrations for the pool's backend. Safe to run on every
+/// start: applied migrations are skipped. On PostgreSQL, sqlx 0.8 holds an
+/// advisory lock while it migrates, so servers that start together on one
+/// database apply each migration once.
+pub async fn migrate(pool: &AnyPool, backend: Backend) -> anyhow::Result<()> {
+    migrator(backend).run(pool).await.context("applying database migrations")?;
+    Ok(())
+}
+
+/// The reason the database cannot serve this build of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database did not respond within {0:?}")]
+    TimedOut(Duration),
+    #[error("the database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("{0} of this server's migrations are not applied")]
+    Pending(usize),
+}
+
+/// Checks that the database responds within `timeout` and has every
+/// migration that this build embeds applied successfully.
+pub async fn check_ready(pool: &AnyPool, timeout: Duration) -> Result<(), NotReady> {
+    let backend = Backend::of_url(pool.connect_options().database_url.as_str());
+    let applied = tokio::time::timeout(
+        timeout,
+        sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool),
+    )
+    .await
+    .map_err(|_| NotReady::TimedOut(timeout))??;
+
+    let pending = migrator(backend).iter().filter(|m| !applied.contains(&m.version)).count();
+    if pending > 0 {
+        return Err(NotReady::Pending(pending));
+    }
     Ok(())
 }

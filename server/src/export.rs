@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use app::auth::ssr::{caller_from_token, SESSION_COOKIE};
 use app::error::AppError;
 use app::state::AppState;
-use app::usage::ssr::{export_rows, fetch_minute_groups, parse_time_zone, zone_from_cookie, TIME_ZONE_COOKIE};
+use app::usage::ssr::{export_rows, parse_time_zone, span_model_tallies, zone_from_cookie, TIME_ZONE_COOKIE};
 use app::usage::window::plan_window;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -51,8 +51,8 @@ async fn build_csv(
 
     let window = plan_window(&query, zone, chrono::Utc::now())?;
     let spans = window.spans;
-    let groups = fetch_minute_groups(&state.pool, caller.org_id, &spans).await?;
-    let rows = export_rows(&spans, &groups);
+    let tallies = span_model_tallies(&state.pool, caller.org_id, &spans).await?;
+    let rows = export_rows(&tallies);
 
     let mut writer = csv::Writer::from_writer(Vec::new());
     let write_error = |e: csv::Error| app::db::internal("write usage csv", e);

@@ -6,6 +6,7 @@
 //! `submitted_at`, optional `started_at` and `finished_at` (RFC 3339),
 //! `gpu_count` and optional `gpu_ms`. The batch is stored whole or not at
 //! all, and a 2xx response is sent only after the transaction commits.
+//! `casola_parsers::job_batch` parses and validates the body.
 
 use app::state::AppState;
 use axum::body::{to_bytes, Body};
@@ -13,34 +14,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use chrono::Utc;
+use serde_json::json;
 
 use app::api_keys::ssr as api_keys;
-use crate::jobs::{upsert_jobs, JobRecord, JobStatus};
-
-/// Records accepted in one request.
-pub const MAX_BATCH_RECORDS: usize = 10_000;
-/// Maximum body size: 10,000 records of about 400 bytes each, with room.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Maximum length of a job id or model name, in characters.
-const MAX_TEXT_LEN: usize = 200;
-/// Maximum GPU count one job may report.
-const MAX_GPU_COUNT: i64 = 4_096;
-/// How far in the future a submission time may lie, for clock skew.
-const MAX_CLOCK_SKEW_MS: i64 = 5 * 60_000;
-
-const FIELDS: [&str; 8] =
-    ["id", "model", "status", "submitted_at", "started_at", "finished_at", "gpu_count", "gpu_ms"];
-
-/// One problem with one record of a rejected batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordError {
-    pub index: usize,
-    pub field: String,
-    pub message: String,
-}
+pub use casola_parsers::job_batch::{parse_batch, BatchRejection, RecordError, MAX_BATCH_RECORDS, MAX_BODY_BYTES};
+use crate::jobs::{upsert_jobs, JobRecord};
 
 /// Handles `POST /api/v1/jobs`.
 pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Response {
@@ -59,12 +38,10 @@ pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Respo
     };
 
     let count = records.len();
-    if let Err(error) = upsert_jobs(&state.pool, org_id, &records).await {
-        let is_unavailable =
-            matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_));
+    if let Err(error) = store_batch(&state, org_id, &records).await {
         let request_id = app::db::new_request_id();
         tracing::error!(org_id, count, %request_id, %error, "storing a job batch failed");
-        let (status, message) = if is_unavailable {
+        let (status, message) = if app::db::is_unavailable(&error) {
             (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; nothing was stored. Retry the same batch.")
         } else {
             (StatusCode::INTERNAL_SERVER_ERROR, "Storing the batch failed; nothing was stored. Retry the same batch.")
@@ -74,6 +51,32 @@ pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Respo
 
     tracing::info!(org_id, count, "stored a job batch");
     (StatusCode::OK, Json(json!({ "accepted": count }))).into_response()
+}
+
+/// Times a batch is stored before the error goes to the client, when
+/// the transaction lost to another one (see `is_transaction_conflict`).
+const STORE_ATTEMPTS: u32 = 3;
+
+/// Stores a batch with `upsert_jobs`, running the transaction again when it
+/// failed only because a concurrent one got in its way. The whole batch is
+/// one transaction, so a failed attempt stored nothing. A random pause of
+/// up to 100 ms × attempt comes first, so that two batches that conflicted
+/// do not meet again at once.
+async fn store_batch(state: &AppState, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match upsert_jobs(&state.pool, org_id, records).await {
+            // NOTE: no test reaches this branch: `upsert_jobs` orders its
+            // rows, which removed the deadlocks between concurrent batches.
+            Err(error) if attempt < STORE_ATTEMPTS && app::db::is_transaction_conflict(&error) => {
+                tracing::warn!(org_id, attempt, %error, "storing a job batch conflicted with another transaction, retrying");
+                let pause_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=100 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<i64, Response> {
@@ -125,217 +128,12 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn read_batch(body: Body) -> Result<Vec<JobRecord>, Response> {
-    let too_large = || {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("The body exceeds {MAX_BODY_BYTES} bytes. Send at most {MAX_BATCH_RECORDS} records per request."),
-            None,
-        )
-    };
-    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())?;
-
-    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-        error_response(StatusCode::BAD_REQUEST, &format!("The body is not valid JSON: {error}."), None)
-    })?;
-    let Some(jobs) = value.get("jobs").and_then(Value::as_array) else {
-        return Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "The body must be a JSON object with a `jobs` array: {\"jobs\": [ … ]}.",
-            None,
-        ));
-    };
-    if jobs.len() > MAX_BATCH_RECORDS {
-        return Err(error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("The batch has {} records; the maximum is {MAX_BATCH_RECORDS}. Split it.", jobs.len()),
-            None,
-        ));
-    }
-
-    parse_records(jobs, Utc::now()).map_err(|errors| {
-        let message = format!(
-            "{} of {} records are invalid; nothing was stored. Fix them and send the batch again.",
-            errors.iter().map(|e| e.index).collect::<std::collections::BTreeSet<_>>().len(),
-            jobs.len(),
-        );
-        error_response(StatusCode::UNPROCESSABLE_ENTITY, &message, Some(errors))
-    })
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| rejection_response(BatchRejection::too_large()))?;
+    parse_batch(&bytes, Utc::now()).map_err(rejection_response)
 }
 
-/// Validates every record, returning them all or every problem found.
-pub fn parse_records(jobs: &[Value], now: DateTime<Utc>) -> Result<Vec<JobRecord>, Vec<RecordError>> {
-    let mut records = Vec::with_capacity(jobs.len());
-    let mut errors = Vec::new();
-    for (index, job) in jobs.iter().enumerate() {
-        match parse_record(index, job, now) {
-            Ok(record) => records.push(record),
-            Err(mut record_errors) => errors.append(&mut record_errors),
-        }
-    }
-    if errors.is_empty() {
-        Ok(records)
-    } else {
-        Err(errors)
-    }
-}
-
-fn parse_record(index: usize, job: &Value, now: DateTime<Utc>) -> Result<JobRecord, Vec<RecordError>> {
-    let mut errors = Vec::new();
-    let mut fail = |field: &str, message: String| {
-        errors.push(RecordError { index, field: field.to_string(), message });
-    };
-    let Some(fields) = job.as_object() else {
-        fail("", "must be a JSON object".to_string());
-        return Err(errors);
-    };
-
-    for name in fields.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        fail(name, format!("unknown field; accepted fields: {}", FIELDS.join(", ")));
-    }
-
-    let id = text_field(fields, "id", &mut fail);
-    let model = text_field(fields, "model", &mut fail);
-    let status = match fields.get("status") {
-        None | Some(Value::Null) => {
-            fail("status", "missing".to_string());
-            None
-        }
-        Some(value) => {
-            let parsed = value.as_str().and_then(JobStatus::parse);
-            if parsed.is_none() {
-                fail(
-                    "status",
-                    format!("must be one of queued, running, completed, failed, cancelled; got {value}"),
-                );
-            }
-            parsed
-        }
-    };
-    let submitted_at = time_field(fields, "submitted_at", true, &mut fail);
-    let started_at = time_field(fields, "started_at", false, &mut fail);
-    let finished_at = time_field(fields, "finished_at", false, &mut fail);
-    let gpu_count = integer_field(fields, "gpu_count", true, 0, MAX_GPU_COUNT, &mut fail);
-    let gpu_ms = integer_field(fields, "gpu_ms", false, 0, i64::MAX, &mut fail);
-
-    if let Some(submitted) = submitted_at {
-        if submitted > now.timestamp_millis() + MAX_CLOCK_SKEW_MS {
-            fail("submitted_at", "is in the future; send the time the job was submitted".to_string());
-        }
-        if started_at.is_some_and(|started| started < submitted) {
-            fail("started_at", "must not be before submitted_at".to_string());
-        }
-    }
-    if let (Some(finished), Some(earliest)) = (finished_at, started_at.or(submitted_at)) {
-        if finished < earliest {
-            fail("finished_at", "must not be before started_at or submitted_at".to_string());
-        }
-    }
-    match status {
-        Some(JobStatus::Completed | JobStatus::Failed) if finished_at.is_none() => {
-            fail("finished_at", "is required when status is completed or failed".to_string());
-        }
-        Some(JobStatus::Queued | JobStatus::Running) if finished_at.is_some() => {
-            fail("finished_at", "must be absent while status is queued or running".to_string());
-        }
-        _ => {}
-    }
-
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    // Every field below was checked above; a missing one added an error.
-    match (id, model, status, submitted_at, gpu_count) {
-        (Some(job_id), Some(model), Some(status), Some(submitted_at), Some(gpu_count)) => Ok(JobRecord {
-            job_id,
-            model,
-            status,
-            submitted_at,
-            started_at,
-            finished_at,
-            gpu_count,
-            gpu_ms,
-        }),
-        _ => Err(vec![RecordError { index, field: String::new(), message: "incomplete record".to_string() }]),
-    }
-}
-
-fn text_field(fields: &Map<String, Value>, name: &str, fail: &mut impl FnMut(&str, String)) -> Option<String> {
-    match fields.get(name) {
-        None | Some(Value::Null) => {
-            fail(name, "missing".to_string());
-            None
-        }
-        Some(Value::String(text))
-            if !text.trim().is_empty() && text.chars().count() <= MAX_TEXT_LEN && !text.chars().any(char::is_control) =>
-        {
-            Some(text.clone())
-        }
-        Some(other) => {
-            fail(name, format!("must be a string of 1 to {MAX_TEXT_LEN} printable characters; got {}", shorten(other)));
-            None
-        }
-    }
-}
-
-fn time_field(
-    fields: &Map<String, Value>,
-    name: &str,
-    required: bool,
-    fail: &mut impl FnMut(&str, String),
-) -> Option<i64> {
-    match fields.get(name) {
-        None | Some(Value::Null) => {
-            if required {
-                fail(name, "missing".to_string());
-            }
-            None
-        }
-        Some(value) => {
-            let parsed = value.as_str().and_then(|text| DateTime::parse_from_rfc3339(text).ok());
-            if parsed.is_none() {
-                fail(
-                    name,
-                    format!("must be an RFC 3339 date-time such as 2026-12-04T10:00:00Z; got {}", shorten(value)),
-                );
-            }
-            parsed.map(|t| t.timestamp_millis())
-        }
-    }
-}
-
-fn integer_field(
-    fields: &Map<String, Value>,
-    name: &str,
-    required: bool,
-    min: i64,
-    max: i64,
-    fail: &mut impl FnMut(&str, String),
-) -> Option<i64> {
-    match fields.get(name) {
-        None | Some(Value::Null) => {
-            if required {
-                fail(name, "missing".to_string());
-            }
-            None
-        }
-        Some(value) => {
-            let parsed = value.as_i64().filter(|n| (min..=max).contains(n));
-            if parsed.is_none() {
-                let range = if max == i64::MAX { format!("at least {min}") } else { format!("from {min} to {max}") };
-                fail(name, format!("must be a whole number {range}; got {}", shorten(value)));
-            }
-            parsed
-        }
-    }
-}
-
-/// Returns a value as JSON text, cut to 60 characters for error messages.
-fn shorten(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() <= 60 {
-        return text;
-    }
-    format!("{}…", text.chars().take(60).collect::<String>())
+fn rejection_response(rejection: BatchRejection) -> Response {
+    error_response(rejection.status, &rejection.message, rejection.errors)
 }
 
 fn error_response(status: StatusCode, message: &str, errors: Option<Vec<RecordError>>) -> Response {
@@ -346,95 +144,3 @@ fn error_response(status: StatusCode, message: &str, errors: Option<Vec<RecordEr
     (status, Json(body)).into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z").unwrap().with_timezone(&Utc)
-    }
-
-    fn valid() -> Value {
-        json!({
-            "id": "job-1",
-            "model": "llama-3-70b",
-            "status": "completed",
-            "submitted_at": "2026-12-04T10:00:00Z",
-            "started_at": "2026-12-04T11:01:00+01:00",
-            "finished_at": "2026-12-04T10:30:00Z",
-            "gpu_count": 8,
-            "gpu_ms": 1_000
-        })
-    }
-
-    fn errors_of(job: Value) -> Vec<(String, String)> {
-        parse_records(&[job], now())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| (e.field, e.message))
-            .collect()
-    }
-
-    #[test]
-    fn valid_record_parses_with_offsets() {
-        let records = parse_records(&[valid()], now()).unwrap();
-        assert_eq!(records[0].job_id, "job-1");
-        assert_eq!(records[0].status, JobStatus::Completed);
-        assert_eq!(records[0].submitted_at, 1_796_378_400_000);
-    }
-
-    #[test]
-    fn started_before_submitted_is_rejected() {
-        // 10:01+01:00 is 09:01Z, before the 10:00Z submission.
-        let mut job = valid();
-        job["started_at"] = json!("2026-12-04T10:01:00+01:00");
-        let errors = errors_of(job);
-        assert_eq!(errors, [("started_at".to_string(), "must not be before submitted_at".to_string())]);
-    }
-
-    #[test]
-    fn every_bad_field_is_reported() {
-        let job = json!({
-            "id": "",
-            "status": "done",
-            "submitted_at": "yesterday",
-            "gpu_count": -1,
-            "color": "red"
-        });
-        let fields: Vec<String> = errors_of(job).into_iter().map(|(field, _)| field).collect();
-        for field in ["color", "id", "model", "status", "submitted_at", "gpu_count"] {
-            assert!(fields.contains(&field.to_string()), "{field} missing from {fields:?}");
-        }
-    }
-
-    #[test]
-    fn status_and_finish_time_must_match() {
-        let mut running = valid();
-        running["status"] = json!("running");
-        running["started_at"] = json!("2026-12-04T10:01:00Z");
-        assert_eq!(errors_of(running)[0].0, "finished_at");
-
-        let mut completed = valid();
-        completed["started_at"] = json!("2026-12-04T10:01:00Z");
-        completed.as_object_mut().unwrap().remove("finished_at");
-        assert_eq!(errors_of(completed)[0].1, "is required when status is completed or failed");
-    }
-
-    #[test]
-    fn future_submission_is_rejected() {
-        let mut job = valid();
-        job["submitted_at"] = json!("2026-12-05T10:00:00Z");
-        job["started_at"] = json!(null);
-        job["finished_at"] = json!("2026-12-05T11:00:00Z");
-        assert!(errors_of(job).iter().any(|(field, _)| field == "submitted_at"));
-    }
-
-    #[test]
-    fn errors_name_the_record_index() {
-        let good = valid();
-        let bad = json!("not an object");
-        let errors = parse_records(&[good.clone(), bad, good], now()).unwrap_err();
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].index, 1);
-    }
-}

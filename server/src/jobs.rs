@@ -1,94 +1,29 @@
 //! Storing job records: the one write path for jobs, shared by the demo
 //! import and the ingestion API.
 
-use app::db::now_ms;
-use sqlx::AnyPool;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// A job's status. It only moves forward: queued, running, then one of the
-/// final states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
+use app::db::{now_ms, Placeholders};
+use app::usage::counts::{period_start, MODEL_PERIODS, STATUS_PERIODS};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool, Row};
 
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
+pub use casola_parsers::job_batch::{JobRecord, JobStatus};
 
-    pub fn parse(value: &str) -> Option<JobStatus> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Completed,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
-    }
-}
-
-/// One job as the platform reports it. Times are milliseconds since the
-/// Unix epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    pub job_id: String,
-    pub model: String,
-    pub status: JobStatus,
-    pub submitted_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub gpu_count: i64,
-    /// GPU time when known; else derived from the run time once finished.
-    pub gpu_ms: Option<i64>,
-}
-
-impl JobRecord {
-    /// Returns the GPU time to store: the reported value, or GPU count ×
-    /// run time for a job with both start and finish times.
-    pub fn effective_gpu_ms(&self) -> Option<i64> {
-        self.gpu_ms.or_else(|| match (self.started_at, self.finished_at) {
-            (Some(start), Some(finish)) if finish >= start => Some(self.gpu_count * (finish - start)),
-            _ => None,
-        })
-    }
-}
-
-/// Rows per INSERT statement: 8 parameters each keeps a statement well under
-/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+/// Rows per INSERT statement: at most 10 parameters each keeps a statement
+/// under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Ranks statuses in the order they may move, for the upsert's guard; the
 /// SQL twin of `JobStatus::rank`.
 const STATUS_RANK_SQL: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END";
 
-impl JobStatus {
-    /// Position in the order statuses move in; the final states share one.
-    fn rank(self) -> u8 {
-        match self {
-            JobStatus::Queued => 0,
-            JobStatus::Running => 1,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => 2,
-        }
-    }
-}
-
 /// Keeps one record per job id: the one furthest along, and of those the
 /// last. One INSERT may not touch a row twice, and a batch can carry a
 /// job's queued and running reports together.
 fn latest_per_job(records: &[JobRecord]) -> Vec<&JobRecord> {
-    let mut chosen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut chosen: HashMap<&str, usize> = HashMap::new();
     for (i, record) in records.iter().enumerate() {
         chosen
             .entry(record.job_id.as_str())
@@ -105,62 +40,229 @@ fn latest_per_job(records: &[JobRecord]) -> Vec<&JobRecord> {
 }
 
 /// Inserts or updates `records` of `org_id` in one transaction, so either
-/// the whole batch is stored or none of it. An update applies only when it
-/// moves the status forward, so a repeated record changes nothing.
+/// the whole batch is stored or none of it, together with the job counts
+/// the usage page reads (see `app::usage::counts`). An update applies only
+/// when it moves the status forward, so a repeated record changes nothing.
 pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> Result<(), sqlx::Error> {
-    let records = latest_per_job(records);
+    let mut records = latest_per_job(records);
+    // Concurrent batches lock shared rows in one order, so neither waits
+    // on the other in a cycle.
+    records.sort_unstable_by(|a, b| a.job_id.cmp(&b.job_id));
     let mut tx = pool.begin().await?;
     let now = now_ms();
+    let mut changes = CountChanges::default();
 
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO jobs (org_id, job_id, model, status, submitted_at, started_at, \
-             finished_at, gpu_count, gpu_ms, updated_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let p = i * 8;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2)",
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9,
-                p + 10,
-            ));
+        // New jobs first: the insert also takes SQLite's write lock before
+        // any read, so the transaction never has to upgrade a read lock.
+        let sql = insert_sql(&tx, chunk.len(), "DO NOTHING RETURNING job_id");
+        let inserted: HashSet<String> = bind_records(sqlx::query(&sql), org_id, now, chunk)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get("job_id"))
+            .collect::<Result<_, _>>()?;
+        let known: Vec<&JobRecord> = chunk.iter().copied().filter(|r| !inserted.contains(&r.job_id)).collect();
+        for record in chunk.iter().filter(|r| inserted.contains(&r.job_id)) {
+            changes.add(record.submitted_at, &record.model, record.status.as_str(), record.effective_gpu_ms(), 1);
         }
-        sql.push_str(&format!(
-            " ON CONFLICT (org_id, job_id) DO UPDATE SET \
-               model = excluded.model, status = excluded.status, \
-               submitted_at = excluded.submitted_at, started_at = excluded.started_at, \
-               finished_at = excluded.finished_at, gpu_count = excluded.gpu_count, \
-               gpu_ms = excluded.gpu_ms, updated_at = excluded.updated_at \
-             WHERE {} > {}",
-            STATUS_RANK_SQL.replace("{}", "excluded.status"),
-            STATUS_RANK_SQL.replace("{}", "jobs.status"),
-        ));
+        if known.is_empty() {
+            continue;
+        }
 
-        let mut query = sqlx::query(&sql).bind(org_id).bind(now);
-        for record in chunk {
-            query = query
-                .bind(record.job_id.as_str())
-                .bind(record.model.as_str())
-                .bind(record.status.as_str())
-                .bind(record.submitted_at)
-                .bind(record.started_at)
-                .bind(record.finished_at)
-                .bind(record.gpu_count)
-                .bind(record.effective_gpu_ms());
+        let stored = stored_jobs(&mut tx, org_id, &known).await?;
+        let forward: Vec<&JobRecord> = known
+            .into_iter()
+            .filter(|record| {
+                let Some(old) = stored.get(record.job_id.as_str()) else {
+                    return false;
+                };
+                if record.status.rank() <= old.status.rank() {
+                    return false;
+                }
+                changes.add(old.submitted_at, &old.model, old.status.as_str(), old.gpu_ms, -1);
+                changes.add(record.submitted_at, &record.model, record.status.as_str(), record.effective_gpu_ms(), 1);
+                true
+            })
+            .collect();
+        if !forward.is_empty() {
+            let update = format!(
+                "DO UPDATE SET \
+                   model = excluded.model, status = excluded.status, \
+                   submitted_at = excluded.submitted_at, started_at = excluded.started_at, \
+                   finished_at = excluded.finished_at, gpu_count = excluded.gpu_count, \
+                   gpu_ms = excluded.gpu_ms, updated_at = excluded.updated_at \
+                 WHERE {} > {}",
+                STATUS_RANK_SQL.replace("{}", "excluded.status"),
+                STATUS_RANK_SQL.replace("{}", "jobs.status"),
+            );
+            let sql = insert_sql(&tx, forward.len(), &update);
+            bind_records(sqlx::query(&sql), org_id, now, &forward).execute(&mut *tx).await?;
         }
-        query.execute(&mut *tx).await?;
     }
 
+    changes.apply(&mut tx, org_id).await?;
     tx.commit().await
+}
+
+/// Returns `INSERT INTO jobs ... ON CONFLICT (org_id, job_id) {on_conflict}`
+/// for `rows` jobs, bound by `bind_records`.
+fn insert_sql(conn: &AnyConnection, rows: usize, on_conflict: &str) -> String {
+    let mut params = Placeholders::for_connection(conn);
+    let tuples: Vec<String> = (0..rows).map(|_| params.tuple(10)).collect();
+    format!(
+        "INSERT INTO jobs (org_id, job_id, model, status, submitted_at, started_at, \
+         finished_at, gpu_count, gpu_ms, updated_at) VALUES {} ON CONFLICT (org_id, job_id) {on_conflict}",
+        tuples.join(", ")
+    )
+}
+
+fn bind_records<'q>(
+    mut query: Query<'q, Any, AnyArguments<'q>>,
+    org_id: i64,
+    now: i64,
+    records: &'q [&'q JobRecord],
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for record in records {
+        query = query
+            .bind(org_id)
+            .bind(record.job_id.as_str())
+            .bind(record.model.as_str())
+            .bind(record.status.as_str())
+            .bind(record.submitted_at)
+            .bind(record.started_at)
+            .bind(record.finished_at)
+            .bind(record.gpu_count)
+            .bind(record.effective_gpu_ms())
+            .bind(now);
+    }
+    query
+}
+
+/// The stored fields of a job that its counts depend on.
+struct StoredJob {
+    model: String,
+    status: JobStatus,
+    submitted_at: i64,
+    gpu_ms: Option<i64>,
+}
+
+/// Reads the stored jobs among `records`, locking their rows on PostgreSQL
+/// until the transaction ends (SQLite's write lock already covers them).
+async fn stored_jobs(
+    conn: &mut AnyConnection,
+    org_id: i64,
+    records: &[&JobRecord],
+) -> Result<HashMap<String, StoredJob>, sqlx::Error> {
+    let mut params = Placeholders::for_connection(conn);
+    let org = params.next();
+    let ids = params.tuple(records.len());
+    let lock = if conn.backend_name() == "PostgreSQL" { " ORDER BY job_id FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT job_id, model, status, submitted_at, gpu_ms FROM jobs \
+         WHERE org_id = {org} AND job_id IN {ids}{lock}"
+    );
+    let mut query = sqlx::query(&sql).bind(org_id);
+    for record in records {
+        query = query.bind(record.job_id.as_str());
+    }
+    let mut stored = HashMap::new();
+    for row in query.fetch_all(&mut *conn).await? {
+        let status: String = row.try_get("status")?;
+        let status = JobStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job status {status:?}").into()))?;
+        stored.insert(
+            row.try_get("job_id")?,
+            StoredJob {
+                model: row.try_get("model")?,
+                status,
+                submitted_at: row.try_get("submitted_at")?,
+                gpu_ms: row.try_get("gpu_ms")?,
+            },
+        );
+    }
+    Ok(stored)
+}
+
+/// A batch's changes to the job counts: jobs and GPU time to add per
+/// period, model and status. Ordered maps, so every batch updates rows in one order.
+#[derive(Default)]
+struct CountChanges {
+    by_model: BTreeMap<(i64, i64, String, &'static str), (i64, i64)>,
+    by_status: BTreeMap<(i64, i64, &'static str), (i64, i64)>,
+}
+
+impl CountChanges {
+    /// Adds (`sign` 1) or removes (`sign` -1) one job.
+    fn add(&mut self, submitted_at: i64, model: &str, status: &'static str, gpu_ms: Option<i64>, sign: i64) {
+        let gpu_ms = gpu_ms.unwrap_or(0) * sign;
+        for period in MODEL_PERIODS {
+            let key = (period, period_start(submitted_at, period), model.to_string(), status);
+            let sum = self.by_model.entry(key).or_default();
+            sum.0 += sign;
+            sum.1 += gpu_ms;
+        }
+        for period in STATUS_PERIODS {
+            let sum = self.by_status.entry((period, period_start(submitted_at, period), status)).or_default();
+            sum.0 += sign;
+            sum.1 += gpu_ms;
+        }
+    }
+
+    async fn apply(self, conn: &mut AnyConnection, org_id: i64) -> Result<(), sqlx::Error> {
+        let by_model: Vec<_> = self.by_model.into_iter().filter(|(_, sum)| *sum != (0, 0)).collect();
+        for chunk in by_model.chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().map(|((period, start, model, status), (jobs, gpu_ms))| {
+                [Value::Int(*period), Value::Int(*start), Value::Text(model), Value::Text(status), Value::Int(*jobs), Value::Int(*gpu_ms)]
+            });
+            add_counts(conn, "job_counts_by_model", org_id, "period_ms, start_ms, model, status", rows).await?;
+        }
+        let by_status: Vec<_> = self.by_status.into_iter().filter(|(_, sum)| *sum != (0, 0)).collect();
+        for chunk in by_status.chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().map(|((period, start, status), (jobs, gpu_ms))| {
+                [Value::Int(*period), Value::Int(*start), Value::Text(status), Value::Int(*jobs), Value::Int(*gpu_ms)]
+            });
+            add_counts(conn, "job_counts", org_id, "period_ms, start_ms, status", rows).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A bound value of a counts row.
+enum Value<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// Adds each row's last two values, jobs and GPU time, to the counts in
+/// `table` under the row's key columns `key`, creating missing rows.
+async fn add_counts<'a, const N: usize>(
+    conn: &mut AnyConnection,
+    table: &str,
+    org_id: i64,
+    key: &str,
+    rows: impl ExactSizeIterator<Item = [Value<'a>; N]>,
+) -> Result<(), sqlx::Error> {
+    let mut params = Placeholders::for_connection(conn);
+    let tuples: Vec<String> = (0..rows.len()).map(|_| params.tuple(N + 1)).collect();
+    let sql = format!(
+        "INSERT INTO {table} (org_id, {key}, jobs, gpu_ms) VALUES {} \
+         ON CONFLICT (org_id, {key}) DO UPDATE SET \
+           jobs = {table}.jobs + excluded.jobs, gpu_ms = {table}.gpu_ms + excluded.gpu_ms",
+        tuples.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for row in rows {
+        query = query.bind(org_id);
+        for value in row {
+            query = match value {
+                Value::Int(v) => query.bind(v),
+                Value::Text(v) => query.bind(v),
+            };
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod export;
 pub mod ingest;
 pub mod jobs;
 pub mod router;
+pub mod security;
 pub mod seed;
 pub mod settings;
 pub mod spa;

@@ -1,5 +1,6 @@
 //! `casola`: serves the app, or runs an operator command.
 
+use std::future::IntoFuture;
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -237,16 +238,28 @@ async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {address} (is another server running there?)"))?;
     tracing::info!(%address, development = settings.development, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let shutdown_started = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let shutdown_started = shutdown_started.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown_started.notify_one();
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let timeout = settings.shutdown_timeout;
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        () = async { shutdown_started.notified().await; tokio::time::sleep(timeout).await } => {
+            tracing::warn!(?timeout, "requests still running at the shutdown timeout; exiting without them");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the
-/// server exits.
+/// Resolves on Ctrl-C or SIGTERM. In-flight requests then finish before the
+/// server exits, for up to `CASOLA_SHUTDOWN_TIMEOUT_SECS`.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,11 +1,13 @@
 //! The router, shared by `main` and the integration tests.
 
+use std::time::Duration;
+
 use app::error::AppError;
 use app::state::AppState;
 use app::{shell, App};
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -14,7 +16,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::spa::{self, SpaOrigin};
-use crate::{export, ingest, web_auth, webhooks};
+use crate::{database, export, ingest, security, web_auth, webhooks};
 
 /// Router state: the app's and the Leptos options the page routes need.
 #[derive(Clone)]
@@ -36,8 +38,9 @@ impl FromRef<ServerState> for LeptosOptions {
 }
 
 /// Builds every route: pages, server functions, form posts, the CSV export,
-/// the ingestion API, Stripe webhooks and health checks, behind the session
-/// and cross-site guards. No other origin may call the server functions.
+/// the ingestion API, Stripe webhooks and health checks, behind the session,
+/// cross-site and CSRF guards, with security headers on every response. No other origin may call the
+/// server functions.
 pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
     build_router_with_spa_origin(app_state, leptos, None)
 }
@@ -71,20 +74,44 @@ pub fn build_router_with_spa_origin(app_state: AppState, leptos: LeptosOptions, 
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
         .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
+        .layer(middleware::from_fn_with_state(app_state.clone(), security::require_csrf_token))
         .layer(middleware::from_fn_with_state(spa_origin.clone(), web_auth::reject_cross_site))
+        // Outside the CSRF and cross-site guards, so that the static app can
+        // read their rejections and its preflight requests get an answer.
         .layer(middleware::from_fn_with_state(spa_origin, spa::spa_cors))
+        .layer(middleware::from_fn(security::set_security_headers))
+        // Outermost, so that it also gets the 503 pages of the layers above.
+        .layer(middleware::map_response(add_retry_after))
         .with_state(state)
 }
 
-/// `GET /readyz`: 200 when the database responds, else 503.
+/// How long `/readyz` waits for the database. Shorter than the pool's
+/// acquire timeout, so that a probe gets its 503 before it gives up.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `Retry-After` of every 503 response, in seconds: about how long a
+/// PostgreSQL restart or a busy SQLite file keeps the database away.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// `GET /readyz`: 200 when the database responds and has every migration
+/// applied, else 503.
 async fn readiness(State(state): State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.pool).await {
-        Ok(_) => "ready".into_response(),
+    match database::check_ready(&state.pool, READINESS_TIMEOUT).await {
+        Ok(()) => "ready".into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}")).into_response()
         }
     }
+}
+
+/// Adds `Retry-After` to a 503 response that has none, so that clients and
+/// load balancers know the failure is temporary and when to try again.
+async fn add_retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 /// Gives a server function's error response the status its `AppError`

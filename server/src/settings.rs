@@ -1,7 +1,9 @@
 //! Typed settings read from the environment, with development defaults.
 
+use std::time::Duration;
+
 use anyhow::{bail, Context};
-use app::billing::stripe::{StripeSettings, STRIPE_API_BASE, STRIPE_JS_URL};
+use app::billing::stripe::{StripeSettings, DEFAULT_REQUEST_TIMEOUT, STRIPE_API_BASE, STRIPE_JS_URL};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
@@ -26,7 +28,14 @@ pub struct Settings {
     /// from, whose pages may call the server functions with cookies. Unset,
     /// no other origin may.
     pub spa_origin: Option<SpaOrigin>,
+    /// `CASOLA_SHUTDOWN_TIMEOUT_SECS`: how long requests in flight at
+    /// SIGTERM or Ctrl-C may run on before the server exits without them.
+    pub shutdown_timeout: Duration,
 }
+
+/// The default of `CASOLA_SHUTDOWN_TIMEOUT_SECS`, which is also the default
+/// grace period Kubernetes gives a pod between SIGTERM and SIGKILL.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default database: the embedded SQLite file, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/casola.db?mode=rwc";
@@ -59,6 +68,7 @@ impl Settings {
             leptos,
             stripe: stripe_from_env()?,
             spa_origin: spa_origin_from_env()?,
+            shutdown_timeout: seconds_from_env("CASOLA_SHUTDOWN_TIMEOUT_SECS", DEFAULT_SHUTDOWN_TIMEOUT, 3_600)?,
         })
     }
 }
@@ -95,7 +105,20 @@ fn stripe_from_env() -> anyhow::Result<Option<StripeSettings>> {
         price_id: required("STRIPE_PRICE_ID")?,
         api_base,
         js_url: std::env::var("STRIPE_JS_URL").unwrap_or_else(|_| STRIPE_JS_URL.to_string()),
+        request_timeout: seconds_from_env("STRIPE_REQUEST_TIMEOUT_SECS", DEFAULT_REQUEST_TIMEOUT, 120)?,
     }))
+}
+
+/// Reads the variable `name`, a whole number of seconds from 1 to `max`, or
+/// returns `default` when it is unset.
+fn seconds_from_env(name: &str, default: Duration, max: u64) -> anyhow::Result<Duration> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(seconds) if (1..=max).contains(&seconds) => Ok(Duration::from_secs(seconds)),
+        _ => bail!("{name} must be a whole number of seconds from 1 to {max}, not \"{text}\""),
+    }
 }
 
 /// Sets the asset name cargo-leptos would set, so that a binary started

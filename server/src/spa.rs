@@ -84,13 +84,14 @@ pub async fn spa_cors(State(spa): State<Option<SpaOrigin>>, request: Request, ne
     response
 }
 
-/// Allows the methods and headers the server function client sends.
+/// Allows the methods and headers the server function client sends,
+/// including the CSRF token's `x-csrf-token`.
 /// Browsers cache this response for `Access-Control-Max-Age` seconds.
 fn preflight_response() -> Response {
     let mut response = (StatusCode::NO_CONTENT, Body::empty()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, accept"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, accept, x-csrf-token"));
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     response
 }

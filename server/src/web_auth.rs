@@ -123,6 +123,7 @@ fn is_public(path: &str) -> bool {
     const PUBLIC_PREFIXES: [&str; 6] = ["/pkg/", "/api/", "/webhooks/", "/healthz", "/readyz", "/login"];
     PUBLIC_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
         || path == "/tz.js"
+        || path == "/csrf.js"
         || path == "/favicon.ico"
 }
 

@@ -1,5 +1,6 @@
 //! `POST /webhooks/stripe`: Stripe's event deliveries, verified against the
 //! `Stripe-Signature` header before anything is read from the body.
+//! `casola_parsers::stripe_signature` parses and checks that header.
 
 use app::billing::ssr::{apply_event, EventOutcome, WebhookEvent};
 use app::state::AppState;
@@ -7,77 +8,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
-use sha2::Sha256;
 
-/// How far a signature's timestamp may be from now, in seconds. Stripe's
-/// libraries use the same 5 minutes against replayed deliveries.
-pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
-
-/// The reason a `Stripe-Signature` header was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("the Stripe-Signature header is missing")]
-    Missing,
-    #[error("the Stripe-Signature header has no valid t= timestamp")]
-    NoTimestamp,
-    #[error("the Stripe-Signature header has no v1= signature")]
-    NoSignature,
-    #[error("the signature timestamp is more than {SIGNATURE_TOLERANCE_SECS} s from now")]
-    OutsideTolerance,
-    #[error("no v1 signature matches the body")]
-    Mismatch,
-}
-
-/// Checks a `Stripe-Signature` header (`t=…,v1=…[,v1=…]`) against the raw
-/// body: one `v1` value must equal HMAC-SHA256 of `"{t}.{body}"` under
-/// `secret`, and `t` must be within `SIGNATURE_TOLERANCE_SECS` of `now_secs`.
-/// Several `v1` values occur while a webhook secret is being rolled.
-pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now_secs: i64) -> Result<(), SignatureError> {
-    let mut timestamp: Option<i64> = None;
-    let mut signatures: Vec<Vec<u8>> = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse().ok(),
-            Some(("v1", value)) => {
-                if let Some(bytes) = decode_hex(value) {
-                    signatures.push(bytes);
-                }
-            }
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::NoTimestamp)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::NoSignature);
-    }
-    if (now_secs - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
-        return Err(SignatureError::OutsideTolerance);
-    }
-
-    for signature in &signatures {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        // verify_slice compares in constant time.
-        if mac.verify_slice(signature).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(SignatureError::Mismatch)
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+pub use casola_parsers::stripe_signature::{
+    parse_signature_header, verify_signature, SignatureError, SignatureHeader, SIGNATURE_TOLERANCE_SECS,
+};
 
 /// Verifies and applies one event. Responds 400 for a bad signature or an
 /// unreadable event (nothing changes), 200 for an applied, duplicate, stale
@@ -122,56 +57,5 @@ pub async fn stripe_webhook(State(state): State<AppState>, headers: HeaderMap, b
             (StatusCode::OK, label).into_response()
         }
         Err(error) => (error.status(), error.to_string()).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(body);
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    const SECRET: &[u8] = b"whsec_test";
-    const BODY: &[u8] = br#"{"id":"evt_1"}"#;
-    const NOW: i64 = 1_800_000_000;
-
-    #[test]
-    fn valid_signature_accepted() {
-        let header = format!("t={NOW},v1={}", sign(SECRET, NOW, BODY));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW), Ok(()));
-    }
-
-    #[test]
-    fn any_of_several_v1_accepted() {
-        let header = format!("t={NOW},v1={},v1={},v0=abc", sign(b"old", NOW, BODY), sign(SECRET, NOW, BODY));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW), Ok(()));
-    }
-
-    #[test]
-    fn changed_body_rejected() {
-        let header = format!("t={NOW},v1={}", sign(SECRET, NOW, BODY));
-        assert_eq!(verify_signature(&header, br#"{"id":"evt_2"}"#, SECRET, NOW), Err(SignatureError::Mismatch));
-    }
-
-    #[test]
-    fn tolerance_is_five_minutes_both_ways() {
-        let header = format!("t={NOW},v1={}", sign(SECRET, NOW, BODY));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW + 300), Ok(()));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW - 300), Ok(()));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW + 301), Err(SignatureError::OutsideTolerance));
-        assert_eq!(verify_signature(&header, BODY, SECRET, NOW - 301), Err(SignatureError::OutsideTolerance));
-    }
-
-    #[test]
-    fn malformed_headers_rejected() {
-        assert_eq!(verify_signature("", BODY, SECRET, NOW), Err(SignatureError::NoTimestamp));
-        assert_eq!(verify_signature(&format!("t={NOW}"), BODY, SECRET, NOW), Err(SignatureError::NoSignature));
-        assert_eq!(verify_signature(&format!("t={NOW},v1=zz"), BODY, SECRET, NOW), Err(SignatureError::NoSignature));
-        assert_eq!(verify_signature("t=soon,v1=00", BODY, SECRET, NOW), Err(SignatureError::NoTimestamp));
     }
 }

@@ -18,45 +18,12 @@ const CARD_MASTERCARD: &str = "5555555555554444";
 const CARD_THIRD: &str = "4000056655665556";
 
 /// Calls a billing server function and returns the status and JSON body.
-async fn call(billing: &BillingApp, client: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = client
-        .post(billing.app.url(&format!("/api/billing/{endpoint}")))
-        .form(form)
-        .send()
-        .await
-        .expect("call the server function");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("read the response");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+async fn call(billing: &BillingApp, client: &common::Browser, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    common::billing::call(&billing.app.base, client, endpoint, form).await
 }
 
-async fn overview(billing: &BillingApp, client: &reqwest::Client) -> BillingOverview {
-    let (status, body) = call(billing, client, "overview", &[]).await;
-    assert_eq!(status, 200, "overview failed: {body}");
-    serde_json::from_value(body).expect("read the overview")
-}
-
-/// Adds a card as the browser does: the server creates a SetupIntent, the
-/// stand-in's Stripe.js confirms it, the server completes it. Returns the
-/// card's id.
-async fn add_card(billing: &BillingApp, client: &reqwest::Client, number: &str) -> String {
-    let (status, setup) = call(billing, client, "card-setup", &[]).await;
-    assert_eq!(status, 200, "card setup failed: {setup}");
-    let intent_id = setup["setup_intent_id"].as_str().unwrap();
-    let confirmed = billing
-        .stand_in
-        .confirm_setup_intent(
-            intent_id,
-            setup["client_secret"].as_str().unwrap(),
-            setup["publishable_key"].as_str().unwrap(),
-            number,
-        )
-        .await;
-    assert_eq!(confirmed["status"], "succeeded");
-
-    let (status, body) = call(billing, client, "complete-card-setup", &[("setup_intent_id", intent_id)]).await;
-    assert_eq!(status, 200, "completing the card setup failed: {body}");
-    confirmed["payment_method"].as_str().unwrap().to_string()
+async fn overview(billing: &BillingApp, client: &common::Browser) -> BillingOverview {
+    common::billing::overview(&billing.app.base, client).await
 }
 
 async fn customer_id(billing: &BillingApp, org_id: i64) -> String {
@@ -108,16 +75,16 @@ fn subscription_event(id: &str, event_type: &str, created: i64, subscription: &V
 
 /// Creates an organization "acme" whose owner has `cards` cards (the first
 /// is the default) and, when `subscribed`, an active subscription.
-async fn acme(backend: Backend, cards: &[&str], subscribed: bool) -> (BillingApp, reqwest::Client, i64, Vec<String>) {
+async fn acme(backend: Backend, cards: &[&str], subscribed: bool) -> (BillingApp, common::Browser, i64, Vec<String>) {
     let billing = spawn_billing_app(backend).await;
     let org_id = billing.app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
     let owner = billing.app.signed_in("owner@acme.test").await;
     let mut ids = Vec::new();
     for number in cards {
-        ids.push(add_card(&billing, &owner, number).await);
+        ids.push(billing.add_card(&owner, number).await);
     }
     if subscribed {
-        let (status, body) = call(&billing, &owner, "subscribe", &[]).await;
+        let (status, body) = billing.call(&owner, "subscribe", &[]).await;
         assert_eq!(status, 200, "subscribe failed: {body}");
     }
     (billing, owner, org_id, ids)
@@ -149,10 +116,10 @@ async fn first_card_becomes_default(backend: Backend) {
 
 async fn unconfirmed_setup_is_rejected(backend: Backend) {
     let (billing, owner, _, _) = acme(backend, &[], false).await;
-    let (_, setup) = call(&billing, &owner, "card-setup", &[]).await;
+    let (_, setup) = billing.call(&owner, "card-setup", &[]).await;
     let intent_id = setup["setup_intent_id"].as_str().unwrap();
 
-    let (status, body) = call(&billing, &owner, "complete-card-setup", &[("setup_intent_id", intent_id)]).await;
+    let (status, body) = billing.call(&owner, "complete-card-setup", &[("setup_intent_id", intent_id)]).await;
     assert_eq!(status, 409, "{body}");
     assert!(overview(&billing, &owner).await.cards.is_empty());
 }
@@ -161,7 +128,7 @@ async fn star_sets_customer_default(backend: Backend) {
     let (billing, owner, org_id, ids) = acme(backend, &[CARD_VISA, CARD_MASTERCARD], true).await;
     let customer = customer_id(&billing, org_id).await;
 
-    let (status, body) = call(&billing, &owner, "set-default-card", &[("card_id", &ids[1])]).await;
+    let (status, body) = billing.call(&owner, "set-default-card", &[("card_id", &ids[1])]).await;
     assert_eq!(status, 200, "{body}");
 
     let (default, _) = stand_in_cards(&billing, &customer).await;
@@ -174,11 +141,11 @@ async fn star_sets_customer_default(backend: Backend) {
 
 async fn subscribe_shows_plan_and_invoice(backend: Backend) {
     let (billing, owner, _, _) = acme(backend, &[], false).await;
-    let (status, body) = call(&billing, &owner, "subscribe", &[]).await;
+    let (status, body) = billing.call(&owner, "subscribe", &[]).await;
     assert_eq!(status, 409, "no card yet: {body}");
 
-    add_card(&billing, &owner, CARD_VISA).await;
-    let (status, body) = call(&billing, &owner, "subscribe", &[]).await;
+    billing.add_card(&owner, CARD_VISA).await;
+    let (status, body) = billing.call(&owner, "subscribe", &[]).await;
     assert_eq!(status, 200, "{body}");
 
     let page = overview(&billing, &owner).await;
@@ -195,7 +162,7 @@ async fn subscribe_shows_plan_and_invoice(backend: Backend) {
     assert_eq!(page.invoices[0].status, "paid");
     assert!(!page.can_subscribe());
 
-    let (status, body) = call(&billing, &owner, "subscribe", &[]).await;
+    let (status, body) = billing.call(&owner, "subscribe", &[]).await;
     assert_eq!(status, 409, "already subscribed: {body}");
 }
 
@@ -214,7 +181,7 @@ async fn b1_past_due_last_card_refused(backend: Backend) {
     assert_eq!(overview(&billing, &owner).await.subscription.unwrap().status, "past_due");
 
     let calls_before = billing.stand_in.request_count(&billing.secret_key).await;
-    let (status, body) = call(&billing, &owner, "remove-card", &[("card_id", &ids[0])]).await;
+    let (status, body) = billing.call(&owner, "remove-card", &[("card_id", &ids[0])]).await;
     assert_eq!(status, 409);
     let message = body["Conflict"].as_str().expect("a Conflict error");
     assert_eq!(
@@ -235,14 +202,14 @@ async fn b1_two_cards_active_removal(backend: Backend) {
     let customer = customer_id(&billing, org_id).await;
     let (default_id, other_id) = (&ids[0], &ids[1]);
 
-    let (status, body) = call(&billing, &owner, "remove-card", &[("card_id", other_id)]).await;
+    let (status, body) = billing.call(&owner, "remove-card", &[("card_id", other_id)]).await;
     assert_eq!(status, 200, "{body}");
     let (default, attached) = stand_in_cards(&billing, &customer).await;
     assert_eq!(attached, vec![default_id.clone()]);
     assert_eq!(default.as_deref(), Some(default_id.as_str()));
 
-    let third = add_card(&billing, &owner, CARD_THIRD).await;
-    let (status, body) = call(&billing, &owner, "remove-card", &[("card_id", default_id)]).await;
+    let third = billing.add_card(&owner, CARD_THIRD).await;
+    let (status, body) = billing.call(&owner, "remove-card", &[("card_id", default_id)]).await;
     assert_eq!(status, 200, "{body}");
     let (default, attached) = stand_in_cards(&billing, &customer).await;
     assert_eq!(attached, vec![third.clone()]);
@@ -378,13 +345,13 @@ async fn stand_in_webhook_updates_mirror(backend: Backend) {
 /// no Stripe request, and acme's billing unchanged.
 async fn non_owners_get_403_and_no_stripe_call(backend: Backend) {
     let (billing, owner, acme_id, ids) = acme(backend, &[CARD_VISA, CARD_MASTERCARD], true).await;
-    let (_, setup) = call(&billing, &owner, "card-setup", &[]).await;
+    let (_, setup) = billing.call(&owner, "card-setup", &[]).await;
     let acme_intent = setup["setup_intent_id"].as_str().unwrap().to_string();
     billing.app.user_in("acme", "admin@acme.test", Role::Admin).await;
     billing.app.user_in("acme", "member@acme.test", Role::Member).await;
     billing.app.org_with_user("other", "owner@other.test", Role::Owner).await;
     let other_owner = billing.app.signed_in("owner@other.test").await;
-    add_card(&billing, &other_owner, CARD_THIRD).await;
+    billing.add_card(&other_owner, CARD_THIRD).await;
     let before = overview(&billing, &owner).await;
 
     let card = ids[1].as_str();
@@ -405,14 +372,14 @@ async fn non_owners_get_403_and_no_stripe_call(backend: Backend) {
 
     for (who, client, expected) in &callers {
         for (endpoint, form) in &mutations {
-            let (status, body) = call(&billing, client, endpoint, form).await;
+            let (status, body) = billing.call(client, endpoint, form).await;
             assert_eq!(status, *expected, "{who} calling {endpoint}: {body}");
         }
     }
     // The other owner may change their own billing, so only the calls that
     // take acme's ids apply.
     for (endpoint, form) in &mutations[1..4] {
-        let (status, body) = call(&billing, &other_owner, endpoint, form).await;
+        let (status, body) = billing.call(&other_owner, endpoint, form).await;
         assert_eq!(status, 403, "other owner calling {endpoint}: {body}");
     }
 
@@ -455,7 +422,7 @@ async fn cancel_detaches_cards_and_downgrades(backend: Backend) {
     let customer = customer_id(&billing, org_id).await;
     let subscription_id = overview(&billing, &owner).await.subscription.unwrap().id;
 
-    let (status, body) = call(&billing, &owner, "cancel-subscription", &[]).await;
+    let (status, body) = billing.call(&owner, "cancel-subscription", &[]).await;
     assert_eq!(status, 200, "{body}");
 
     let subscription = billing.stand_in.get(&billing.secret_key, &format!("subscriptions/{subscription_id}")).await;
@@ -470,7 +437,13 @@ async fn cancel_detaches_cards_and_downgrades(backend: Backend) {
     assert!(page.audit_log.iter().any(|e| e.action == "Canceled subscription"));
 
     let (status, body) = call(&billing, &owner, "cancel-subscription", &[]).await;
-    assert_eq!(status, 200, "a second cancel is a no-op: {body}");
+    assert_eq!(status, 409, "a second cancel finds nothing to cancel: {body}");
+    assert_eq!(
+        body["Conflict"],
+        "The subscription of Org acme is already canceled, and it has no cards left, so nothing was changed."
+    );
+    let cancels = overview(&billing, &owner).await.audit_log.iter().filter(|e| e.action == "Canceled subscription").count();
+    assert_eq!(cancels, 1, "the subscription was canceled once");
 }
 
 /// The stand-in exits right after the first card is detached; the cancel
@@ -481,7 +454,7 @@ async fn cancel_resumes_after_stand_in_restart(backend: Backend) {
     let subscription_id = overview(&billing, &owner).await.subscription.unwrap().id;
 
     billing.stand_in.exit_after("POST", "/v1/payment_methods/").await;
-    let (status, body) = call(&billing, &owner, "cancel-subscription", &[]).await;
+    let (status, body) = billing.call(&owner, "cancel-subscription", &[]).await;
     assert_eq!(status, 503, "{body}");
     billing.stand_in.wait_exited().await;
     let page = overview(&billing, &owner).await;
@@ -493,7 +466,7 @@ async fn cancel_resumes_after_stand_in_restart(backend: Backend) {
     let (_, attached) = stand_in_cards(&billing, &customer).await;
     assert_eq!(attached.len(), 1, "one card was detached before the stop");
 
-    let (status, body) = call(&billing, &owner, "cancel-subscription", &[]).await;
+    let (status, body) = billing.call(&owner, "cancel-subscription", &[]).await;
     assert_eq!(status, 200, "{body}");
     let (_, attached) = stand_in_cards(&billing, &customer).await;
     assert!(attached.is_empty());
@@ -519,7 +492,7 @@ async fn stripe_down_shows_last_known_state(backend: Backend) {
     assert_eq!(page.cards.len(), 2);
     assert_eq!(page.synced_at, Some(0));
 
-    let (status, body) = call(&billing, &owner, "set-default-card", &[("card_id", &ids[1])]).await;
+    let (status, body) = billing.call(&owner, "set-default-card", &[("card_id", &ids[1])]).await;
     assert_eq!(status, 503);
     assert_eq!(
         body["Unavailable"],

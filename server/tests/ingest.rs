@@ -256,7 +256,7 @@ on_both_databases!(
 mod key_management {
     use super::*;
 
-    async fn call(client: &reqwest::Client, app: &TestApp, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    async fn call(client: &common::Browser, app: &TestApp, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
         client.post(app.url(&format!("/api/api-keys/{endpoint}"))).form(form).send().await.unwrap()
     }
 

@@ -16,7 +16,7 @@ fn local(zone: Tz, text: &str) -> DateTime<Utc> {
     zone.from_local_datetime(&naive).earliest().unwrap().with_timezone(&Utc)
 }
 
-async fn summary(app: &TestApp, client: &reqwest::Client, range: &str, tz: &str) -> reqwest::Response {
+async fn summary(app: &TestApp, client: &common::Browser, range: &str, tz: &str) -> reqwest::Response {
     client
         .post(app.url("/api/usage/summary"))
         .form(&[("range", range), ("tz", tz)])
@@ -25,7 +25,7 @@ async fn summary(app: &TestApp, client: &reqwest::Client, range: &str, tz: &str)
         .expect("call the usage server function")
 }
 
-async fn summary_json(app: &TestApp, client: &reqwest::Client, range: &str, tz: &str) -> UsageSummary {
+async fn summary_json(app: &TestApp, client: &common::Browser, range: &str, tz: &str) -> UsageSummary {
     let response = summary(app, client, range, tz).await;
     assert_eq!(response.status(), 200, "summary {range} {tz}");
     response.json().await.expect("summary JSON")
@@ -320,7 +320,7 @@ mod windows {
 
     async fn window_summary(
         app: &TestApp,
-        client: &reqwest::Client,
+        client: &common::Browser,
         form: &[(&str, &str)],
     ) -> reqwest::Response {
         client.post(app.url("/api/usage/summary")).form(form).send().await.unwrap()

@@ -72,6 +72,36 @@ fn random_jobs(rng: &mut StdRng, now: DateTime<Utc>, count: usize) -> Vec<JobRec
         .collect()
 }
 
+/// Later reports of a third of `jobs`, in batches that mix new and known
+/// jobs: a later status, sometimes with another model and submission
+/// time; a repeat; or an earlier status, which changes nothing.
+fn later_reports(rng: &mut StdRng, jobs: &[JobRecord]) -> Vec<JobRecord> {
+    let mut reports = Vec::new();
+    for job in jobs {
+        if !rng.gen_ratio(1, 3) {
+            continue;
+        }
+        let mut report = job.clone();
+        match rng.gen_range(0..4) {
+            0 => {}
+            1 => report.status = JobStatus::Queued,
+            _ => {
+                if job.status == JobStatus::Queued || job.status == JobStatus::Running {
+                    report.status = [JobStatus::Completed, JobStatus::Failed][rng.gen_range(0..2)];
+                    report.finished_at = Some(job.submitted_at + rng.gen_range(1_000..3_600_000));
+                }
+                if rng.gen_ratio(1, 2) {
+                    report.model = format!("model-{}", rng.gen_range(0..6));
+                    report.submitted_at -= rng.gen_range(0..3 * 3_600_000);
+                    report.started_at = Some(report.submitted_at);
+                }
+            }
+        }
+        reports.push(report);
+    }
+    reports
+}
+
 /// The plain implementation: for each bucket, one GROUP BY over the jobs
 /// table. Returns per-bucket (completed, failed, total) and per-model counts.
 async fn plain_scan(
@@ -130,6 +160,9 @@ async fn summary_equals_plain_scan(backend: Backend) {
         let org_id = casola_server::accounts::create_org(&pool, &slug, "Org", "UTC").await.unwrap();
         let jobs = random_jobs(&mut rng, now, 1_500);
         upsert_jobs(&pool, org_id, &jobs).await.unwrap();
+        // Later reports of some of the jobs move them between counts.
+        let updates = later_reports(&mut rng, &jobs);
+        upsert_jobs(&pool, org_id, &updates).await.unwrap();
 
         for zone in ZONES {
             for range in RangeKey::ALL {
@@ -141,6 +174,13 @@ async fn summary_equals_plain_scan(backend: Backend) {
                 let fast_models: BTreeMap<String, Counts> =
                     summary.models.iter().map(|m| (m.model.clone(), m.counts.clone())).collect();
                 assert_eq!(fast_models, plain_models, "models: {range:?} in {zone} at {now}");
+                let plain_totals = plain_models.values().fold(Counts::default(), |sum, c| Counts {
+                    jobs: sum.jobs + c.jobs,
+                    completed: sum.completed + c.completed,
+                    failed: sum.failed + c.failed,
+                    gpu_ms: sum.gpu_ms + c.gpu_ms,
+                });
+                assert_eq!(summary.totals, plain_totals, "cards: {range:?} in {zone} at {now}");
                 if range == RangeKey::Days90 {
                     assert!(summary.totals.jobs > 1_000, "the comparison covers real data");
                 }
@@ -149,6 +189,72 @@ async fn summary_equals_plain_scan(backend: Backend) {
         }
     }
     assert_eq!(cases, 4 * ZONES.len() * RangeKey::ALL.len());
+    assert_counts_match_jobs(&pool, backend).await;
 }
 
-on_both_databases!(summary_equals_plain_scan);
+
+/// Reads the counts tables' rows that have jobs, in key order.
+async fn stored_counts(pool: &AnyPool) -> Vec<(i64, i64, i64, String, String, i64, i64)> {
+    let by_model = sqlx::query(
+        "SELECT org_id, period_ms, start_ms, model, status, jobs, gpu_ms FROM job_counts_by_model \
+         WHERE jobs <> 0 ORDER BY org_id, period_ms, start_ms, model, status",
+    );
+    let by_status = sqlx::query(
+        "SELECT org_id, period_ms, start_ms, '' AS model, status, jobs, gpu_ms FROM job_counts \
+         WHERE jobs <> 0 ORDER BY org_id, period_ms, start_ms, status",
+    );
+    let mut rows = Vec::new();
+    for query in [by_model, by_status] {
+        for row in query.fetch_all(pool).await.unwrap() {
+            rows.push((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5), row.get(6)));
+        }
+    }
+    rows
+}
+
+/// Checks the counts against the ones the migration computes from the jobs
+/// table: it deletes them and runs the migration's backfill statements.
+async fn assert_counts_match_jobs(pool: &AnyPool, backend: Backend) {
+    let kept = stored_counts(pool).await;
+    let migration = match backend {
+        Backend::Sqlite => include_str!("../migrations/sqlite/20261206000001_job_counts.sql"),
+        Backend::Postgres => include_str!("../migrations/postgres/20261206000001_job_counts.sql"),
+    };
+    let (_, backfill) = migration.split_once("-- Counts for the jobs stored before this migration.").unwrap();
+    sqlx::raw_sql("DELETE FROM job_counts_by_model; DELETE FROM job_counts;").execute(pool).await.unwrap();
+    sqlx::raw_sql(backfill).execute(pool).await.unwrap();
+    let recounted = stored_counts(pool).await;
+    assert!(recounted.len() > 100, "the check covers real data");
+    assert_eq!(kept, recounted);
+}
+
+/// Batches written at the same time, with job ids in common, keep the
+/// counts exact and never fail on a lock.
+async fn concurrent_batches_keep_counts_exact(backend: Backend) {
+    let (pool, _dir) = common::fresh_database(backend).await;
+    let org_id = casola_server::accounts::create_org(&pool, "busy", "Busy", "UTC").await.unwrap();
+    let now = Utc.with_ymd_and_hms(2025, 6, 10, 15, 20, 0).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    let jobs = random_jobs(&mut rng, now, 2_000);
+
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        // Each writer sends an overlapping half of the jobs, then later
+        // reports of them, in batches of 250.
+        let mut rng = StdRng::seed_from_u64(writer);
+        let mine: Vec<JobRecord> = jobs.iter().filter(|_| rng.gen_ratio(1, 2)).cloned().collect();
+        let updates = later_reports(&mut rng, &mine);
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in mine.chunks(250).chain(updates.chunks(250)) {
+                upsert_jobs(&pool, org_id, batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_counts_match_jobs(&pool, backend).await;
+}
+
+on_both_databases!(summary_equals_plain_scan, concurrent_batches_keep_counts_exact);

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use super::{list_api_keys, ApiKeyInfo, CreateApiKey, RevokeApiKey};
 use crate::error::AppError;
 use crate::http_status::set_page_status;
+use crate::security::CsrfField;
 
 /// Lists, creates and revokes the organization's API keys. Non-owners get
 /// a 403 page that names who can manage keys.
@@ -36,6 +37,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         <section class="panel" aria-labelledby="new-key-title">
                             <h2 id="new-key-title">"New key"</h2>
                             <ActionForm action=create attr:class="inline-form">
+                                <CsrfField/>
                                 <label for="key-name">"Name"</label>
                                 <input id="key-name" name="name" required maxlength="100" placeholder="production platform"/>
                                 <button type="submit" class="button">"Create key"</button>
@@ -88,6 +90,7 @@ fn KeyList(keys: Vec<ApiKeyInfo>, revoke: ServerAction<RevokeApiKey>) -> impl In
                     <td>
                         {(!revoked).then(|| view! {
                             <ActionForm action=revoke>
+                                <CsrfField/>
                                 <input type="hidden" name="name" value=name/>
                                 <button type="submit" class="button danger" aria-label=label>"Revoke"</button>
                             </ActionForm>

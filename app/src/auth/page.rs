@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 use super::{local_path_or, SignIn};
+use crate::security::CsrfField;
 use crate::CLIENT_SIDE_RENDERED;
 
 /// Why the previous sign-in attempt was sent back, as the `error` query
@@ -64,6 +65,7 @@ pub fn LoginPage() -> impl IntoView {
                 message.map(|message| view! { <p class="error-message" role="alert">{message}</p> })
             }}
             <form method="post" action="/login" class="login-form" on:submit=submit>
+                <CsrfField/>
                 <input type="hidden" name="next" value=next/>
                 <label>
                     <span>"Email"</span>

@@ -6,6 +6,8 @@
 //! organization, and that a card id belongs to its customer, before any
 //! Stripe request.
 
+#[cfg(feature = "ssr")]
+mod cancel_lock;
 mod page;
 pub mod rules;
 #[cfg(feature = "ssr")]
@@ -231,7 +233,9 @@ pub async fn subscribe() -> Result<(), AppError> {
 
 /// Cancels the subscription at once, detaches every card and moves the
 /// organization to the Free plan. Each step checks Stripe's state first, so
-/// calling it again after a failure half-way finishes the job.
+/// calling it again after a failure half-way finishes the job. Runs for one
+/// organization take turns; a run that finds nothing left to cancel
+/// returns 409 saying the subscription is already canceled.
 ///
 /// Public endpoint: owners only (403 otherwise).
 #[server(endpoint = "billing/cancel-subscription", client = crate::client::CredentialedClient)]

@@ -253,16 +253,36 @@ pub async fn subscribe(caller: &Caller) -> Result<(), AppError> {
 /// Cancels every live subscription, detaches every card and sets the Free
 /// plan. Each step reads Stripe's state first and skips what is done, and
 /// the idempotency keys are fixed per subscription and card, so a retry
-/// after a failure half-way finishes without repeating a change.
+/// after a failure half-way finishes without repeating a change. Runs of
+/// one organization take turns (see `cancel_lock`), so when two owners
+/// cancel at once, the second finds nothing left and gets a 409.
 pub async fn cancel_subscription(caller: &Caller) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let pool = &state.pool;
     let stripe = stripe_of(&state)?;
+    let _turn = super::cancel_lock::wait_for_turn(pool, caller.org_id).await?;
 
     let Some(customer) = customer_of(pool, caller.org_id).await? else {
         set_plan(pool, caller.org_id, "free").await?;
         return Ok(());
     };
+    let subscriptions = stripe
+        .list_subscriptions(&customer.customer_id)
+        .await
+        .map_err(|e| stripe_error("list subscriptions", e))?;
+    let cards = stripe
+        .list_cards(&customer.customer_id)
+        .await
+        .map_err(|e| stripe_error("list cards", e))?;
+    let live: Vec<&Subscription> = subscriptions.iter().filter(|s| is_live(&s.status)).collect();
+    if customer.cancel_started_at.is_none() && live.is_empty() && cards.is_empty() {
+        tracing::debug!(user_id = caller.user_id, org_id = caller.org_id, "rejected: subscription already canceled");
+        return Err(AppError::Conflict(format!(
+            "The subscription of {} is already canceled, and it has no cards left, so nothing was changed.",
+            caller.current.name
+        )));
+    }
+
     if customer.cancel_started_at.is_none() {
         sqlx::query("UPDATE billing_customers SET cancel_started_at = $1 WHERE org_id = $2")
             .bind(now_ms())
@@ -271,23 +291,13 @@ pub async fn cancel_subscription(caller: &Caller) -> Result<(), AppError> {
             .await
             .map_err(|e| db_error("mark cancellation started", e))?;
     }
-
-    let subscriptions = stripe
-        .list_subscriptions(&customer.customer_id)
-        .await
-        .map_err(|e| stripe_error("list subscriptions", e))?;
-    for subscription in subscriptions.iter().filter(|s| is_live(&s.status)) {
+    for subscription in live {
         stripe
             .cancel_subscription(&subscription.id)
             .await
             .map_err(|e| stripe_error("cancel subscription", e))?;
         record_audit(pool, caller.org_id, Some(caller), "Canceled subscription", Some(&subscription.id)).await?;
     }
-
-    let cards = stripe
-        .list_cards(&customer.customer_id)
-        .await
-        .map_err(|e| stripe_error("list cards", e))?;
     for card in &cards {
         detach_if_attached(&stripe, &card.id).await?;
         record_audit(pool, caller.org_id, Some(caller), "Removed card", Some(&card.id)).await?;

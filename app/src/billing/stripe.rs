@@ -20,9 +20,9 @@ use crate::error::AppError;
 pub const STRIPE_API_BASE: &str = "https://api.stripe.com/";
 /// Stripe.js from Stripe, the default of `STRIPE_JS_URL`.
 pub const STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
-/// How long one Stripe request may take before billing reports Stripe as
-/// unreachable.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of `STRIPE_REQUEST_TIMEOUT_SECS`: how long one Stripe request
+/// may take before billing reports Stripe as unreachable.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Stripe settings, from the `STRIPE_*` environment variables. The secrets
 /// print as `[REDACTED]` in `Debug` output.
@@ -40,6 +40,9 @@ pub struct StripeSettings {
     pub api_base: String,
     /// `STRIPE_JS_URL`: where the browser loads Stripe.js from.
     pub js_url: String,
+    /// `STRIPE_REQUEST_TIMEOUT_SECS`: how long one Stripe request may take,
+    /// connecting included, before it fails as unreachable.
+    pub request_timeout: Duration,
 }
 
 impl StripeSettings {
@@ -98,11 +101,11 @@ pub fn stripe_error(context: &str, failure: StripeFailure) -> AppError {
 }
 
 impl Stripe {
-    /// Builds a client for `settings.api_base` with `REQUEST_TIMEOUT`.
+    /// Builds a client for `settings.api_base` with `settings.request_timeout`.
     pub fn new(settings: StripeSettings) -> Result<Stripe, StripeFailure> {
         let client = stripe::ClientBuilder::new(settings.secret_key.expose_secret())
             .url(settings.api_base.clone())
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(settings.request_timeout)
             .build()
             .map_err(|e| StripeFailure::Unreachable(format!("could not build the client: {e}")))?;
         Ok(Stripe { client, settings: Arc::new(settings) })

@@ -2,6 +2,8 @@
 //! server function that computes it.
 
 pub mod chart;
+#[cfg(feature = "ssr")]
+pub mod counts;
 mod table;
 pub mod format;
 mod page;

@@ -496,4 +496,96 @@ mod tests {
         assert!(dir.to_string().contains("\"up\""));
         assert!(dir.to_string().contains("asc, desc"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => ".{1,40}",
+                1 => prop::sample::select(vec!["7d", "custom", "asc", "jobs", "1", "2026-01-01", "2026-01-01T10:00"])
+                    .prop_map(str::to_string),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn bad_value_is_named(
+                name in prop::sample::select(vec!["range", "end", "sort", "dir", "compare"]),
+                value in value(),
+            ) {
+                let result = UsageQuery::from_params(|key| (key == name).then_some(value.as_str()));
+                match result {
+                    Ok(_) => {}
+                    Err(AppError::BadRequest(message)) => {
+                        prop_assert!(message.contains(value.as_str()), "{name}={value:?}: {message}");
+                    }
+                    Err(other) => prop_assert!(false, "{name}={value:?}: not a 400: {other:?}"),
+                }
+            }
+
+            #[test]
+            fn bad_custom_dates_are_named(from in value(), to in value()) {
+                let result = UsageQuery::from_params(|key| match key {
+                    "range" => Some("custom"),
+                    "from" => Some(from.as_str()),
+                    "to" => Some(to.as_str()),
+                    _ => None,
+                });
+                match result {
+                    Ok(query) => prop_assert!(query.custom.is_some()),
+                    Err(AppError::BadRequest(message)) => prop_assert!(
+                        message.contains(from.as_str()) || message.contains(to.as_str()),
+                        "from={from:?} to={to:?}: {message}"
+                    ),
+                    Err(other) => prop_assert!(false, "not a 400: {other:?}"),
+                }
+            }
+
+            #[test]
+            fn parsed_query_round_trips(values in prop::collection::vec(prop::option::of(value()), 6)) {
+                let names = ["range", "end", "sort", "dir", "compare", "tz"];
+                let pairs: Vec<(&str, String)> =
+                    names.iter().zip(&values).filter_map(|(n, v)| v.clone().map(|v| (*n, v))).collect();
+                let Ok(query) = UsageQuery::from_params(|key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str()))
+                else {
+                    return Ok(());
+                };
+                let text = query.to_query_string();
+                let decoded: Vec<(String, String)> = text
+                    .split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (name.to_string(), decode_component(value))
+                    })
+                    .collect();
+                let again = UsageQuery::from_params(|key| decoded.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()));
+                prop_assert_eq!(again, Ok(query), "through {}", text);
+            }
+        }
+
+        /// Decodes `%XX` escapes, the inverse of `encode_component`.
+        fn decode_component(text: &str) -> String {
+            let bytes = text.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%' && i + 2 < bytes.len() {
+                    if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                }
+                out.push(bytes[i]);
+                i += 1;
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    }
 }
+

@@ -1,11 +1,12 @@
-//! Server side of the usage page: bucket boundaries in a time zone and the
-//! one query that every figure on the page comes from.
+//! Server side of the usage page: bucket boundaries in a time zone, and the
+//! summary that every figure on the page comes from, read in one snapshot.
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 use std::collections::BTreeMap;
 
+use super::counts::{begin_snapshot, count_intervals, Breakdown, CountSource, Tally};
 use super::{Bucket, Counts, Granularity, ModelRow, RangeKey, UsageSummary, ZoneSource};
 use crate::db::db_error;
 use crate::error::AppError;
@@ -164,7 +165,7 @@ pub async fn usage_summary(
 }
 
 /// Computes the usage summary of `org_id` for a planned window, with the
-/// previous window's totals for comparison, from one database read.
+/// previous window's totals for comparison, from one database snapshot.
 pub async fn window_summary(
     pool: &AnyPool,
     org_id: i64,
@@ -172,102 +173,96 @@ pub async fn window_summary(
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<UsageSummary, AppError> {
-    // The previous window ends where this one starts, so one read covers both.
-    let both: Vec<BucketSpan> = window.previous.iter().chain(&window.spans).cloned().collect();
-    let groups = fetch_minute_groups(pool, org_id, &both).await?;
-    let data_credit = fetch_data_credit(pool, org_id).await?;
+    window_summary_from(pool, org_id, window, zone, now, CountSource::Counts).await
+}
 
-    let mut summary = summarize(window.range, zone, now, &window.spans, &groups);
-    let previous = summarize(window.range, zone, now, &window.previous, &groups);
+/// `window_summary` with the counts read from `source`.
+pub async fn window_summary_from(
+    pool: &AnyPool,
+    org_id: i64,
+    window: &super::window::PlannedWindow,
+    zone: Tz,
+    now: DateTime<Utc>,
+    source: CountSource,
+) -> Result<UsageSummary, AppError> {
+    let current = whole_interval(&window.spans);
+    let previous = whole_interval(&window.previous);
+    // The chart's buckets, then the previous window as one more interval.
+    let mut chart_intervals: Vec<(i64, i64)> = window.spans.iter().map(span_interval).collect();
+    chart_intervals.extend(previous);
+    let model_intervals: Vec<(i64, i64)> = current.into_iter().chain(previous).collect();
+
+    let mut tx = pool.begin().await.map_err(|e| db_error("start usage read", e))?;
+    begin_snapshot(&mut tx).await?;
+    let by_status = count_intervals(&mut tx, org_id, &chart_intervals, Breakdown::Status, source).await?;
+    let by_model = count_intervals(&mut tx, org_id, &model_intervals, Breakdown::ModelAndStatus, source).await?;
+    let data_credit = fetch_data_credit(&mut tx, org_id).await?;
+    tx.commit().await.map_err(|e| db_error("finish usage read", e))?;
+
+    let (models, previous_models): (Vec<Tally>, Vec<Tally>) =
+        by_model.into_iter().partition(|t| current.is_some() && t.interval == 0);
+    let mut summary = summarize(window.range, zone, now, &window.spans, &by_status, &models);
+    let mut previous_totals = Counts::default();
+    for tally in by_status.iter().filter(|t| t.interval == window.spans.len()) {
+        previous_totals.add(&tally.status, tally.jobs, tally.gpu_ms);
+    }
     for row in &mut summary.models {
-        row.previous = Some(
-            previous
-                .models
-                .iter()
-                .find(|p| p.model == row.model)
-                .map(|p| p.counts.clone())
-                .unwrap_or_default(),
-        );
+        let mut counts = Counts::default();
+        for tally in previous_models.iter().filter(|t| t.model.as_deref() == Some(row.model.as_str())) {
+            counts.add(&tally.status, tally.jobs, tally.gpu_ms);
+        }
+        row.previous = Some(counts);
     }
     summary.granularity = window.granularity;
-    summary.previous_totals = Some(previous.totals);
+    summary.previous_totals = Some(previous_totals);
     summary.window = window.info.clone();
     summary.data_credit = data_credit;
     Ok(summary)
 }
 
-/// Jobs of one model and status submitted in one UTC minute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MinuteGroup {
-    pub minute: i64,
-    pub model: String,
-    pub status: String,
-    pub jobs: i64,
-    pub gpu_ms: i64,
+fn span_interval(span: &BucketSpan) -> (i64, i64) {
+    (span.start.timestamp_millis(), span.end.timestamp_millis())
 }
 
-/// Reads the jobs in the planned window grouped by model, status and UTC
-/// minute: one statement, so every figure comes from one snapshot.
-///
-/// Every bucket edge is a whole UTC minute, because every current zone's
-/// offset is a whole number of minutes, so a minute never straddles two
-/// buckets.
-pub async fn fetch_minute_groups(
-    pool: &AnyPool,
-    org_id: i64,
-    spans: &[BucketSpan],
-) -> Result<Vec<MinuteGroup>, AppError> {
-    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
-        return Ok(Vec::new());
-    };
-
-    let rows = sqlx::query(
-        "SELECT submitted_at / 60000 AS minute, model, status, \
-                COUNT(*) AS jobs, CAST(COALESCE(SUM(gpu_ms), 0) AS BIGINT) AS gpu_ms \
-         FROM jobs \
-         WHERE org_id = $1 AND submitted_at >= $2 AND submitted_at < $3 \
-         GROUP BY submitted_at / 60000, model, status",
-    )
-    .bind(org_id)
-    .bind(first.start.timestamp_millis())
-    .bind(last.end.timestamp_millis())
-    .fetch_all(pool)
-    .await
-    .map_err(|e| db_error("fetch usage groups", e))?;
-
-    rows.iter()
-        .map(|row| {
-            Ok(MinuteGroup {
-                minute: row.try_get("minute")?,
-                model: row.try_get("model")?,
-                status: row.try_get("status")?,
-                jobs: row.try_get("jobs")?,
-                gpu_ms: row.try_get("gpu_ms")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| db_error("read usage groups", e))
+/// Returns `[start of the first span, end of the last)`, if there are spans.
+fn whole_interval(spans: &[BucketSpan]) -> Option<(i64, i64)> {
+    Some((span_interval(spans.first()?).0, span_interval(spans.last()?).1))
 }
 
-async fn fetch_data_credit(pool: &AnyPool, org_id: i64) -> Result<Option<String>, AppError> {
+/// Counts the jobs of `org_id` per span and model, for the CSV export.
+pub async fn span_model_tallies(pool: &AnyPool, org_id: i64, spans: &[BucketSpan]) -> Result<Vec<Tally>, AppError> {
+    let intervals: Vec<(i64, i64)> = spans.iter().map(span_interval).collect();
+    let mut tx = pool.begin().await.map_err(|e| db_error("start usage read", e))?;
+    begin_snapshot(&mut tx).await?;
+    let tallies = count_intervals(&mut tx, org_id, &intervals, Breakdown::ModelAndStatus, CountSource::Counts).await?;
+    tx.commit().await.map_err(|e| db_error("finish usage read", e))?;
+    Ok(tallies)
+}
+
+async fn fetch_data_credit(conn: &mut AnyConnection, org_id: i64) -> Result<Option<String>, AppError> {
     sqlx::query_scalar::<_, Option<String>>("SELECT data_credit FROM organizations WHERE id = $1")
         .bind(org_id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
         .map(Option::flatten)
         .map_err(|e| db_error("fetch data credit", e))
 }
 
-/// Folds the grouped rows into cards, buckets and model rows. Every job is
-/// added to exactly one bucket and one model, so the three always agree.
+/// Folds the tallies into cards, buckets and model rows: `buckets` per
+/// status with the index of a span as interval (others are ignored), and
+/// `models` per model and status over the whole window.
+///
+/// Cards are the sum of the buckets, so the chart and the cards agree. The model rows
+/// agree with both because both sets of tallies count the same jobs.
 pub fn summarize(
     range: RangeKey,
     zone: Tz,
     now: DateTime<Utc>,
     spans: &[BucketSpan],
-    groups: &[MinuteGroup],
+    buckets: &[Tally],
+    models: &[Tally],
 ) -> UsageSummary {
-    let mut buckets: Vec<Bucket> = spans
+    let mut chart: Vec<Bucket> = spans
         .iter()
         .map(|span| Bucket {
             start_ms: span.start.timestamp_millis(),
@@ -281,37 +276,28 @@ pub fn summarize(
         })
         .collect();
     let mut totals = Counts::default();
-    let mut models: BTreeMap<&str, Counts> = BTreeMap::new();
-
-    for group in groups {
-        let Some(bucket) = bucket_index(spans, group.minute).and_then(|i| buckets.get_mut(i)) else {
+    for tally in buckets {
+        let Some(bucket) = chart.get_mut(tally.interval) else {
             continue;
         };
-        let jobs = group.jobs.max(0) as u64;
-        let model = models.entry(group.model.as_str()).or_default();
-
+        let jobs = tally.jobs.max(0) as u64;
         bucket.total += jobs;
-        totals.jobs += jobs;
-        model.jobs += jobs;
-        totals.gpu_ms += group.gpu_ms;
-        model.gpu_ms += group.gpu_ms;
-        match group.status.as_str() {
-            "completed" => {
-                bucket.completed += jobs;
-                totals.completed += jobs;
-                model.completed += jobs;
-            }
-            "failed" => {
-                bucket.failed += jobs;
-                totals.failed += jobs;
-                model.failed += jobs;
-            }
+        match tally.status.as_str() {
+            "completed" => bucket.completed += jobs,
+            "failed" => bucket.failed += jobs,
             _ => {}
         }
+        totals.add(&tally.status, tally.jobs, tally.gpu_ms);
     }
 
-    let mut models: Vec<ModelRow> = models
+    let mut by_model: BTreeMap<&str, Counts> = BTreeMap::new();
+    for tally in models {
+        let model = tally.model.as_deref().unwrap_or_default();
+        by_model.entry(model).or_default().add(&tally.status, tally.jobs, tally.gpu_ms);
+    }
+    let mut models: Vec<ModelRow> = by_model
         .into_iter()
+        .filter(|(_, counts)| counts.jobs > 0)
         .map(|(model, counts)| ModelRow { model: model.to_string(), counts, previous: None })
         .collect();
     // Most jobs first; the map already ordered ties by name.
@@ -323,7 +309,7 @@ pub fn summarize(
         zone_source: ZoneSource::Requested,
         granularity: range.granularity(),
         totals,
-        buckets,
+        buckets: chart,
         models,
         org_timezone: String::new(),
         data_credit: None,
@@ -332,12 +318,18 @@ pub fn summarize(
     }
 }
 
-/// Returns the index of the span that contains the UTC minute `minute`.
-fn bucket_index(spans: &[BucketSpan], minute: i64) -> Option<usize> {
-    let at_ms = minute * MINUTE_MS;
-    let index = spans.partition_point(|s| s.start.timestamp_millis() <= at_ms);
-    let index = index.checked_sub(1)?;
-    (at_ms < spans[index].end.timestamp_millis()).then_some(index)
+impl Counts {
+    /// Adds `jobs` jobs of `status` with `gpu_ms` of GPU time.
+    fn add(&mut self, status: &str, jobs: i64, gpu_ms: i64) {
+        let jobs = jobs.max(0) as u64;
+        self.jobs += jobs;
+        self.gpu_ms += gpu_ms;
+        match status {
+            "completed" => self.completed += jobs,
+            "failed" => self.failed += jobs,
+            _ => {}
+        }
+    }
 }
 
 /// One CSV row: the jobs of one model in one bucket.
@@ -349,26 +341,17 @@ pub struct ExportRow {
     pub counts: Counts,
 }
 
-/// Breaks the grouped rows down per bucket and per model, in bucket order
-/// and then by model name. Buckets without jobs have no rows.
-pub fn export_rows(spans: &[BucketSpan], groups: &[MinuteGroup]) -> Vec<ExportRow> {
+/// Folds tallies per span and model into CSV rows, in bucket order and then
+/// by model name. Buckets without jobs have no rows.
+pub fn export_rows(tallies: &[Tally]) -> Vec<ExportRow> {
     let mut cells: BTreeMap<(usize, &str), Counts> = BTreeMap::new();
-    for group in groups {
-        let Some(bucket) = bucket_index(spans, group.minute) else {
-            continue;
-        };
-        let jobs = group.jobs.max(0) as u64;
-        let counts = cells.entry((bucket, group.model.as_str())).or_default();
-        counts.jobs += jobs;
-        counts.gpu_ms += group.gpu_ms;
-        match group.status.as_str() {
-            "completed" => counts.completed += jobs,
-            "failed" => counts.failed += jobs,
-            _ => {}
-        }
+    for tally in tallies {
+        let model = tally.model.as_deref().unwrap_or_default();
+        cells.entry((tally.interval, model)).or_default().add(&tally.status, tally.jobs, tally.gpu_ms);
     }
     cells
         .into_iter()
+        .filter(|(_, counts)| counts.jobs > 0)
         .map(|((bucket, model), counts)| ExportRow { bucket, model: model.to_string(), counts })
         .collect()
 }
@@ -387,14 +370,50 @@ mod tests {
         at(Tz::UTC, text)
     }
 
-    fn group(t: DateTime<Utc>, model: &str, status: &str, jobs: i64) -> MinuteGroup {
-        MinuteGroup {
-            minute: t.timestamp_millis().div_euclid(MINUTE_MS),
-            model: model.to_string(),
-            status: status.to_string(),
-            jobs,
-            gpu_ms: 0,
+    /// `jobs` jobs of one model and status submitted at `t`.
+    struct Sample {
+        at: DateTime<Utc>,
+        model: String,
+        status: String,
+        jobs: i64,
+    }
+
+    fn group(at: DateTime<Utc>, model: &str, status: &str, jobs: i64) -> Sample {
+        Sample { at, model: model.to_string(), status: status.to_string(), jobs }
+    }
+
+    /// Tallies samples as the database does: per span and status, and per
+    /// model and status over every span. Samples outside the spans are left out.
+    fn tally(spans: &[BucketSpan], samples: &[Sample]) -> (Vec<Tally>, Vec<Tally>) {
+        let mut buckets = Vec::new();
+        let mut models = Vec::new();
+        for sample in samples {
+            let Some(index) = spans.iter().position(|s| s.start <= sample.at && sample.at < s.end) else {
+                continue;
+            };
+            let tally = Tally {
+                interval: index,
+                model: Some(sample.model.clone()),
+                status: sample.status.clone(),
+                jobs: sample.jobs,
+                gpu_ms: 0,
+            };
+            buckets.push(Tally { model: None, ..tally.clone() });
+            models.push(tally);
         }
+        (buckets, models)
+    }
+
+    fn summarize_samples(
+        range: RangeKey,
+        zone: Tz,
+        now: DateTime<Utc>,
+        spans: &[BucketSpan],
+        samples: &[Sample],
+    ) -> UsageSummary {
+        let (buckets, models) = tally(spans, samples);
+        let models: Vec<Tally> = models.into_iter().map(|t| Tally { interval: 0, ..t }).collect();
+        summarize(range, zone, now, spans, &buckets, &models)
     }
 
     fn check_contiguous(spans: &[BucketSpan]) {
@@ -512,7 +531,7 @@ mod tests {
             let edge = spans[3].start;
             let groups = [group(edge, "m", "completed", 1), group(edge - Duration::seconds(1), "m", "failed", 1)];
 
-            let summary = summarize(range, zone, now, &spans, &groups);
+            let summary = summarize_samples(range, zone, now, &spans, &groups);
 
             assert_eq!(summary.buckets[3].completed, 1, "{range:?}");
             assert_eq!(summary.buckets[3].failed, 0, "{range:?}");
@@ -540,7 +559,7 @@ mod tests {
             .map(|day| group(at(zone, &format!("2024-03-{day:02} 12:00:00")), "m", "completed", 1))
             .collect();
 
-        let summary = summarize(RangeKey::Days7, zone, now, &spans, &groups);
+        let summary = summarize_samples(RangeKey::Days7, zone, now, &spans, &groups);
 
         let labels: Vec<_> = summary.buckets.iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["Mar 7", "Mar 8", "Mar 9", "Mar 10", "Mar 11", "Mar 12", "Mar 13"]);
@@ -558,7 +577,7 @@ mod tests {
         let spans = plan_buckets(RangeKey::Days7, Tz::UTC, now);
         let groups = [group(utc("2025-06-10 09:00:00"), "m", "completed", 1)];
 
-        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+        let summary = summarize_samples(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
 
         let last = summary.buckets.last().unwrap();
         assert_eq!(last.label, "Jun 10");
@@ -578,7 +597,7 @@ mod tests {
             group(utc("2025-05-01 00:00:00"), "m", "completed", 1),
         ];
 
-        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+        let summary = summarize_samples(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
 
         let count_on = |label: &str| summary.buckets.iter().find(|b| b.label == label).unwrap().total;
         assert_eq!(count_on("Apr 30"), 1);
@@ -604,7 +623,7 @@ mod tests {
             groups.push(group(t, &format!("model-{}", i % 4), status, 1));
         }
 
-        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+        let summary = summarize_samples(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
 
         assert_eq!(summary.totals.jobs, 100);
         assert_eq!(summary.totals.completed, 70);
@@ -627,7 +646,7 @@ mod tests {
             group(t, "mid", "failed", 5),
         ];
 
-        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+        let summary = summarize_samples(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
 
         let names: Vec<_> = summary.models.iter().map(|m| m.model.as_str()).collect();
         assert_eq!(names, ["mid", "alpha", "zeta"]);
@@ -638,7 +657,7 @@ mod tests {
         let now = utc("2025-06-10 15:20:00");
         for range in RangeKey::ALL {
             let spans = plan_buckets(range, Tz::UTC, now);
-            let summary = summarize(range, Tz::UTC, now, &spans, &[]);
+            let summary = summarize_samples(range, Tz::UTC, now, &spans, &[]);
             assert_eq!(summary.buckets.len() as u32, range.bucket_count());
             assert!(summary.buckets.iter().all(|b| b.total == 0));
             assert!(summary.models.is_empty());
@@ -656,8 +675,8 @@ mod tests {
             group(utc("2025-06-10 10:00:00"), "a", "running", 4),
         ];
 
-        let rows = export_rows(&spans, &groups);
-        let summary = summarize(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
+        let rows = export_rows(&tally(&spans, &groups).1);
+        let summary = summarize_samples(RangeKey::Days7, Tz::UTC, now, &spans, &groups);
 
         let models: Vec<_> = rows.iter().map(|r| (r.bucket, r.model.as_str())).collect();
         assert_eq!(models, [(5, "a"), (5, "b"), (6, "a")]);
