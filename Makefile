@@ -1,6 +1,6 @@
 # The two commands a newcomer needs. Each installs what is missing first.
 
-.PHONY: run test bench fuzz
+.PHONY: run test bench fuzz spa
 
 ## run: build and serve the app with demo data on http://127.0.0.1:3000
 run:
@@ -9,6 +9,10 @@ run:
 ## test: every test (unit, both databases, browser)
 test:
 	scripts/test.sh
+
+## spa: build the client as a static single-page app into frontend/dist/
+spa:
+	scripts/spa.sh
 
 ## bench: the scale benchmark at 10 million jobs; writes BENCHMARKS.md
 bench:

@@ -1,6 +1,8 @@
 import { defineConfig } from "@playwright/test";
 
-// The server is started by scripts/test.sh, which sets CASOLA_E2E_URL.
+// The server is started by scripts/test.sh, which sets CASOLA_E2E_URL: the
+// casola server for the hydrated and no-js projects, the static host of
+// the single-page app for the spa project.
 const baseURL = process.env.CASOLA_E2E_URL ?? "http://127.0.0.1:3100";
 
 // Debian's chromium: Playwright's own browser download is impossible here.
@@ -40,5 +42,8 @@ export default defineConfig({
   projects: [
     { name: "hydrated", use: { javaScriptEnabled: true } },
     { name: "no-js", use: { javaScriptEnabled: false }, grep: /@no-js/ },
+    // The static single-page app (`make spa`), which calls the server on
+    // another origin; run alone against its own server by scripts/test.sh.
+    { name: "spa", use: { javaScriptEnabled: true }, grep: /@spa/ },
   ],
 });

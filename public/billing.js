@@ -38,10 +38,31 @@
     return 'The request failed with status ' + status + '. Try again.';
   }
 
+  // The static single-page app names the server's origin in a <meta>
+  // element when it is served from another origin; the server-rendered
+  // page has none and calls its own origin.
+  function serverUrl() {
+    const meta = document.querySelector('meta[name="casola-server-url"]');
+    return meta ? meta.content.trim().replace(/\/+$/, '') : '';
+  }
+
+  // The server-rendered page carries the CSRF token in a <meta> element,
+  // and csrf.js sends it. The static app has no such element, so it reads
+  // the token for its cookies from the server before each call.
+  async function csrfHeaders() {
+    if (document.querySelector('meta[name="csrf-token"]')) return {};
+    const response = await fetch(serverUrl() + '/api/csrf-token', { credentials: 'include' });
+    if (!response.ok) throw new Error('Could not fetch the CSRF token: status ' + response.status + '. Try again.');
+    return { 'x-csrf-token': await response.json() };
+  }
+
   async function callServer(endpoint, params) {
-    const response = await fetch('/api/billing/' + endpoint, {
+    const csrf = await csrfHeaders();
+    const response = await fetch(serverUrl() + '/api/billing/' + endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      // Sends the session cookie to the server's origin from the static app.
+      credentials: 'include',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...csrf },
       body: new URLSearchParams(params),
     });
     const body = await response.json().catch(() => null);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs whatever is missing for `make run` (run), `make test` (test) or
-# `make bench` (bench), and does nothing for what is already there.
-# Versions are pinned:
-#   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), wasm-bindgen-cli 0.2.130
+# Installs whatever is missing for `make run` (run), `make spa` (spa),
+# `make test` (test) or `make bench` (bench), and does nothing for what is
+# already there. Versions are pinned:
+#   cargo-leptos 0.3.10 (0.3.11 needs rustc 1.96), trunk 0.21.14 for spa
+#   and test (0.22 needs rustc 1.96), wasm-bindgen-cli 0.2.130
 #   (must equal the wasm-bindgen crate in Cargo.lock), npm packages from the
 #   lock files, Debian's postgresql and chromium, and localstripe 1.15.10
 #   (the offline Stripe stand-in) from PyPI in the project's .venv.
@@ -29,6 +30,13 @@ fi
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen 0.2.130" ]; then
   log "installing wasm-bindgen-cli 0.2.130"
   cargo install wasm-bindgen-cli --version 0.2.130
+fi
+
+if [ "$purpose" = spa ] || [ "$purpose" = test ]; then
+  if [ "$(trunk --version 2>/dev/null || true)" != "trunk 0.21.14" ]; then
+    log "installing trunk 0.21.14 (about 7 minutes on 2 cores)"
+    cargo install trunk --version 0.21.14 --locked
+  fi
 fi
 
 # Runs `npm ci` in folder $1 unless its node_modules already matches its

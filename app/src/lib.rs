@@ -1,11 +1,13 @@
 //! Casola Billing & Usage: the pages, components and server functions
-//! shared by the server (feature `ssr`) and the browser (feature `hydrate`).
+//! shared by the server (feature `ssr`) and the browser (feature `hydrate`
+//! for the server-rendered app, `csr` for the static single-page app).
 
 #![recursion_limit = "256"]
 
 pub mod api_keys;
 pub mod auth;
 pub mod billing;
+pub mod client;
 #[cfg(feature = "ssr")]
 pub mod db;
 pub mod error;
@@ -27,6 +29,12 @@ use crate::auth::LoginPage;
 use crate::billing::BillingPage;
 use crate::layout::Layout;
 use crate::usage::UsagePage;
+
+/// Whether this build renders every page in the browser, as the static
+/// single-page app does. Such a build has no server in front of its pages
+/// to redirect signed-out visitors or to take form posts, so the pages do
+/// both through server functions.
+pub(crate) const CLIENT_SIDE_RENDERED: bool = cfg!(feature = "csr");
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -52,14 +60,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app's routes. Every page but `/login` needs a session; the server
-/// redirects signed-out page loads before they reach here.
+/// The app's routes. Every page but `/login` needs a session: the server
+/// redirects signed-out page loads before they reach here, and in the
+/// static app the layout sends them to `/login`.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The static app's index.html links its own copy of the stylesheet.
+    let stylesheet = (!CLIENT_SIDE_RENDERED).then(|| view! { <Stylesheet id="leptos" href="/pkg/casola.css"/> });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/casola.css"/>
+        {stylesheet}
         <Title text="Casola"/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>

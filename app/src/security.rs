@@ -9,9 +9,13 @@
 //! compute it. The server renders it into a `<meta name="csrf-token">` tag.
 //! `public/csrf.js` adds it to the browser's same-origin `fetch` POSTs, so
 //! it covers the hydrated app's server function calls and
-//! `public/billing.js`.
+//! `public/billing.js`. The static single-page app has no rendered page to
+//! carry the tag, so it reads the token from `fetch_csrf_token` instead.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::error::AppError;
 
 /// Name of the hidden form field that carries the token.
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -64,6 +68,19 @@ pub fn CsrfMeta() -> impl IntoView {
         <meta name=CSRF_META content=csrf_token()/>
         <script src="/csrf.js"></script>
     }
+}
+
+/// Returns the CSRF token for the caller's own cookies. The CSRF middleware
+/// derives it and, for a caller with neither cookie, sets `casola_csrf` on
+/// this response. A GET, so it needs no token itself. Browsers let only this
+/// server's pages and the static app (`CASOLA_SPA_ORIGIN`) read the
+/// response, because only the static app gets CORS headers.
+#[server(endpoint = "csrf-token", input = GetUrl, client = crate::client::TokenClient)]
+pub async fn fetch_csrf_token() -> Result<String, AppError> {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+    ssr::request_token().ok_or_else(|| crate::db::internal("reading the CSRF token", "the CSRF middleware stored none"))
 }
 
 #[cfg(feature = "ssr")]

@@ -2,7 +2,8 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, Locator, Page, test } from "@playwright/test";
 
 export const PASSWORD = "casola-demo";
-export const SCREENSHOTS = "screenshots";
+/** Folder for screenshots; scripts/test.sh gives the static app's run its own. */
+export const SCREENSHOTS = process.env.CASOLA_E2E_SCREENSHOTS ?? "screenshots";
 
 /** Signs in through the form and waits for the usage page. */
 export async function signIn(page: Page, email: string): Promise<void> {

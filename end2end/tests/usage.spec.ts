@@ -10,7 +10,7 @@ const RANGES: Array<[string, string, number]> = [
   ["90d", "Last 90 days", 90],
 ];
 
-test("signed-out visit goes to sign-in and back @no-js", async ({ page }) => {
+test("signed-out visit goes to sign-in and back @no-js @spa", async ({ page }) => {
   await page.goto("/usage?range=30d");
   await expect(page).toHaveURL(/\/login\?next=/);
   await page.getByLabel("Email").fill("member@example.com");
@@ -20,7 +20,7 @@ test("signed-out visit goes to sign-in and back @no-js", async ({ page }) => {
   await expect(page.getByLabel("Time range")).toHaveValue("30d");
 });
 
-test("wrong password keeps the email @no-js", async ({ page }) => {
+test("wrong password keeps the email @no-js @spa", async ({ page }) => {
   await page.goto("/login");
   await page.getByLabel("Email").fill("owner@example.com");
   await page.getByLabel("Password").fill("not the password");
@@ -29,7 +29,7 @@ test("wrong password keeps the email @no-js", async ({ page }) => {
   await expect(page.getByLabel("Email")).toHaveValue("owner@example.com");
 });
 
-test("every range draws its buckets and agrees with the table", async ({ page }) => {
+test("every range draws its buckets and agrees with the table @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await waitForHydration(page);
   // A marker on window survives client-side navigation but not a reload.
@@ -51,7 +51,7 @@ test("every range draws its buckets and agrees with the table", async ({ page })
   }
 });
 
-test("the last bar is marked as still filling and has a tooltip", async ({ page }) => {
+test("the last bar is marked as still filling and has a tooltip @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await page.goto("/usage?range=24h");
   await waitForHydration(page);
@@ -71,7 +71,7 @@ test("the last bar is marked as still filling and has a tooltip", async ({ page 
   await page.screenshot({ path: `${SCREENSHOTS}/usage-tooltip.png` });
 });
 
-test("table sorts by every column and shows it in the URL", async ({ page }) => {
+test("table sorts by every column and shows it in the URL @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await page.goto("/usage?range=90d");
   await waitForHydration(page);
@@ -140,7 +140,7 @@ test("range form works without JavaScript @no-js", async ({ page }) => {
   await page.screenshot({ path: `${SCREENSHOTS}/usage-no-js.png`, fullPage: true });
 });
 
-test("empty organization shows the explanation @no-js", async ({ page }) => {
+test("empty organization shows the explanation @no-js @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await page.getByLabel("Organization").selectOption({ label: "Empty Research Lab" });
   if (test.info().project.name === "no-js") {
@@ -158,14 +158,14 @@ test("empty organization shows the explanation @no-js", async ({ page }) => {
   await expect(page.locator(".model-table")).toBeVisible();
 });
 
-test("member sees usage and the data credit", async ({ page }) => {
+test("member sees usage and the data credit @spa", async ({ page }) => {
   await signIn(page, "member@example.com");
   await expect(page.locator(".data-credit")).toContainText("Microsoft Philly trace");
   await expect(page.getByText("Signed in as member@example.com (member)")).toBeVisible();
   await page.screenshot({ path: `${SCREENSHOTS}/usage-member.png`, fullPage: true });
 });
 
-test("sign-out ends the session @no-js", async ({ page }) => {
+test("sign-out ends the session @no-js @spa", async ({ page }) => {
   await signIn(page, "admin@example.com");
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login\?error=signed_out/);
@@ -245,7 +245,7 @@ test("custom range from the date inputs @no-js", async ({ page }) => {
   await expect(page.locator('[data-card="total"] .card-change')).toContainText("vs previous 3 days");
 });
 
-test("keyboard switches range and keeps focus", async ({ page }) => {
+test("keyboard switches range and keeps focus @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await waitForHydration(page);
   const range = page.getByLabel("Time range");

@@ -11,6 +11,7 @@ pub mod router;
 pub mod security;
 pub mod seed;
 pub mod settings;
+pub mod spa;
 pub mod telemetry;
 pub mod web_auth;
 pub mod webhooks;

@@ -229,7 +229,10 @@ async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
         }
     };
     let state = AppState { pool, secure_cookies: !settings.development, stripe };
-    let app = router::build_router(state, settings.leptos.clone());
+    if let Some(origin) = &settings.spa_origin {
+        tracing::info!(?origin, "server functions accept calls from the static app's origin");
+    }
+    let app = router::build_router_with_spa_origin(state, settings.leptos.clone(), settings.spa_origin.clone());
 
     let listener = tokio::net::TcpListener::bind(address)
         .await

@@ -15,6 +15,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
+use crate::spa::{self, SpaOrigin};
 use crate::{database, export, ingest, security, web_auth, webhooks};
 
 /// Router state: the app's and the Leptos options the page routes need.
@@ -38,8 +39,16 @@ impl FromRef<ServerState> for LeptosOptions {
 
 /// Builds every route: pages, server functions, form posts, the CSV export,
 /// the ingestion API, Stripe webhooks and health checks, behind the session,
-/// cross-site and CSRF guards, with security headers on every response.
+/// cross-site and CSRF guards, with security headers on every response. No other origin may call the
+/// server functions.
 pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
+    build_router_with_spa_origin(app_state, leptos, None)
+}
+
+/// Like `build_router`, and with `spa_origin` set, lets pages from that
+/// origin (the static single-page app) call the server functions with
+/// cookies.
+pub fn build_router_with_spa_origin(app_state: AppState, leptos: LeptosOptions, spa_origin: Option<SpaOrigin>) -> Router {
     let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
     let routes = generate_route_list(App);
     let page_state = app_state.clone();
@@ -66,7 +75,10 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
         .layer(middleware::map_response(server_fn_error_status))
         .layer(middleware::from_fn_with_state(app_state.clone(), web_auth::require_session_for_pages))
         .layer(middleware::from_fn_with_state(app_state.clone(), security::require_csrf_token))
-        .layer(middleware::from_fn(web_auth::reject_cross_site))
+        .layer(middleware::from_fn_with_state(spa_origin.clone(), web_auth::reject_cross_site))
+        // Outside the CSRF and cross-site guards, so that the static app can
+        // read their rejections and its preflight requests get an answer.
+        .layer(middleware::from_fn_with_state(spa_origin, spa::spa_cors))
         .layer(middleware::from_fn(security::set_security_headers))
         // Outermost, so that it also gets the 503 pages of the layers above.
         .layer(middleware::map_response(add_retry_after))

@@ -7,6 +7,8 @@ use app::billing::stripe::{StripeSettings, DEFAULT_REQUEST_TIMEOUT, STRIPE_API_B
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
+use crate::spa::SpaOrigin;
+
 /// Everything the server reads from its environment. `.env.example` lists
 /// each variable with its default.
 #[derive(Debug, Clone)]
@@ -22,6 +24,10 @@ pub struct Settings {
     /// The `STRIPE_*` settings; `None` when `STRIPE_SECRET_KEY` is unset,
     /// and billing then responds 503.
     pub stripe: Option<StripeSettings>,
+    /// `CASOLA_SPA_ORIGIN`: the origin the static single-page app is served
+    /// from, whose pages may call the server functions with cookies. Unset,
+    /// no other origin may.
+    pub spa_origin: Option<SpaOrigin>,
     /// `CASOLA_SHUTDOWN_TIMEOUT_SECS`: how long requests in flight at
     /// SIGTERM or Ctrl-C may run on before the server exits without them.
     pub shutdown_timeout: Duration,
@@ -61,8 +67,17 @@ impl Settings {
             development,
             leptos,
             stripe: stripe_from_env()?,
+            spa_origin: spa_origin_from_env()?,
             shutdown_timeout: seconds_from_env("CASOLA_SHUTDOWN_TIMEOUT_SECS", DEFAULT_SHUTDOWN_TIMEOUT, 3_600)?,
         })
+    }
+}
+
+/// Reads `CASOLA_SPA_ORIGIN`; unset or empty is `None`.
+fn spa_origin_from_env() -> anyhow::Result<Option<SpaOrigin>> {
+    match std::env::var("CASOLA_SPA_ORIGIN") {
+        Ok(value) if !value.trim().is_empty() => Ok(Some(SpaOrigin::parse(value.trim()).map_err(anyhow::Error::msg)?)),
+        _ => Ok(None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sign-in, sign-out and the organization switch as plain form posts, and
 //! the middleware that guards pages and state-changing requests.
 
+use app::auth::local_path_or;
 use app::auth::ssr::{self as auth, session_cookie, SESSION_COOKIE};
 use app::error::AppError;
 use app::state::AppState;
@@ -12,6 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
+
+use crate::spa::{is_server_function_path, SpaOrigin};
 
 /// The sign-in form's fields.
 #[derive(Debug, Deserialize)]
@@ -40,19 +43,13 @@ pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Fo
         return back_to_form("missing");
     }
 
-    let token = match auth::sign_in(&state.pool, &form.email, &form.password).await {
+    let previous = jar.get(SESSION_COOKIE).map(|cookie| cookie.value().to_string());
+    let token = match auth::sign_in_replacing(&state.pool, &form.email, &form.password, previous.as_deref()).await {
         Ok(token) => token,
         Err(AppError::TooManyRequests(_)) => return back_to_form("rate_limited"),
         Err(AppError::BadRequest(_)) => return back_to_form("invalid"),
         Err(_) => return back_to_form("unavailable"),
     };
-
-    // Rotate: the session id a visitor had before signing in is discarded.
-    if let Some(old) = jar.get(SESSION_COOKIE) {
-        if let Err(error) = auth::sign_out(&state.pool, old.value()).await {
-            tracing::warn!(%error, "could not delete the previous session");
-        }
-    }
     let jar = jar.add(session_cookie(token, state.secure_cookies));
     (jar, Redirect::to(local_path_or(&form.next, "/usage"))).into_response()
 }
@@ -115,17 +112,6 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Returns `path` when it is a path on this site, else `fallback`. Stops a
-/// sign-in link from sending the user to another site afterwards.
-fn local_path_or<'a>(path: &'a str, fallback: &'a str) -> &'a str {
-    let local = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
-    if local {
-        path
-    } else {
-        fallback
-    }
-}
-
 fn referer_path(referer: &str) -> Option<String> {
     let after_scheme = referer.split_once("://")?.1;
     let path = &after_scheme[after_scheme.find('/')?..];
@@ -174,12 +160,17 @@ pub async fn require_session_for_pages(State(state): State<AppState>, jar: Cooki
 /// another site. Browsers mark every request with `Sec-Fetch-Site` or, on
 /// a POST, `Origin`; a request with neither is not from a browser page and
 /// is rejected too. The ingestion API and Stripe's webhooks authenticate
-/// by key or signature instead and are exempt.
-pub async fn reject_cross_site(request: Request, next: Next) -> Response {
+/// by key or signature instead and are exempt. A server function call
+/// whose `Origin` is exactly the static app's (`CASOLA_SPA_ORIGIN`) is let
+/// through; form posts from there are still rejected.
+pub async fn reject_cross_site(State(spa): State<Option<SpaOrigin>>, request: Request, next: Next) -> Response {
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = request.uri().path();
     let exempt = path.starts_with("/api/v1/") || path.starts_with("/webhooks/");
-    if safe_method || exempt || is_same_site(request.headers()) {
+    let from_spa = spa
+        .as_ref()
+        .is_some_and(|spa| spa.matches(request.headers()) && is_server_function_path(path));
+    if safe_method || exempt || from_spa || is_same_site(request.headers()) {
         return next.run(request).await;
     }
     tracing::debug!(path, "rejected: cross-site request");

@@ -156,10 +156,10 @@ async fn authorization_matrix(backend: Backend) {
             expected: ["401", "403", "403", "409", "401", "401", "200"],
         },
         Row {
-            // The other owner's organization has nothing to cancel: 200.
+            // The other owner's organization has nothing to cancel, so the
+            // call returns 409 saying it is already canceled.
             name: "cancel subscription",
             call: Call::ServerFunction("billing/cancel-subscription", vec![]),
-            // The other owner's own organization has nothing to cancel.
             expected: ["401", "403", "403", "409", "401", "401", "200"],
         },
         Row {
@@ -193,8 +193,10 @@ async fn authorization_matrix(backend: Backend) {
                 assert!(target.starts_with(prefix), "{cell}: redirect to {target}, expected {prefix}…");
             }
 
-            // A caller turned away for who they are never reaches Stripe.
-            if actual == "401" || actual == "403" {
+            // Cancel Subscription reads Stripe's state before it finds
+            // nothing to cancel, so only its 409 may reach Stripe.
+            let found_nothing_to_cancel = row.name == "cancel subscription" && actual == "409";
+            if !actual.starts_with('2') && !found_nothing_to_cancel {
                 let stripe_after = billing.stand_in.request_count(&billing.secret_key).await;
                 assert_eq!(stripe_after, stripe_before, "{cell}: a rejected call reached Stripe");
             }

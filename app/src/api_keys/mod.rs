@@ -24,7 +24,7 @@ pub struct ApiKeyInfo {
 /// Lists the API keys of the caller's organization.
 ///
 /// Public endpoint: owners only; anyone else gets 403.
-#[server(endpoint = "api-keys/list")]
+#[server(endpoint = "api-keys/list", client = crate::client::CredentialedClient)]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     let state = expect_context::<crate::state::AppState>();
@@ -35,7 +35,7 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
 /// in this response; the server keeps a hash.
 ///
 /// Public endpoint: owners only; anyone else gets 403.
-#[server(endpoint = "api-keys/create")]
+#[server(endpoint = "api-keys/create", client = crate::client::CredentialedClient)]
 pub async fn create_api_key(name: String) -> Result<String, AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     let state = expect_context::<crate::state::AppState>();
@@ -48,7 +48,7 @@ pub async fn create_api_key(name: String) -> Result<String, AppError> {
 /// then on.
 ///
 /// Public endpoint: owners only; anyone else gets 403.
-#[server(endpoint = "api-keys/revoke")]
+#[server(endpoint = "api-keys/revoke", client = crate::client::CredentialedClient)]
 pub async fn revoke_api_key(name: String) -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     let state = expect_context::<crate::state::AppState>();

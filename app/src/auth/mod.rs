@@ -11,6 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+/// Returns `path` when it is a path on this site, else `fallback`. Stops a
+/// sign-in link from sending the user to another site afterwards.
+pub fn local_path_or<'a>(path: &'a str, fallback: &'a str) -> &'a str {
+    let local = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    if local {
+        path
+    } else {
+        fallback
+    }
+}
+
 /// A member's role in one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
@@ -64,8 +75,42 @@ pub struct SessionInfo {
 ///
 /// Public endpoint: anyone may call it; a caller without a valid session
 /// gets 401.
-#[server(endpoint = "session")]
+#[server(endpoint = "session", client = crate::client::CredentialedClient)]
 pub async fn get_session_info() -> Result<SessionInfo, AppError> {
     let caller = ssr::require_member().await?;
     Ok(caller.session_info())
+}
+
+/// Checks an email and password, opens a session and sets its cookie on
+/// the response, ending any session this browser had. The static app's
+/// sign-in form calls it; the server-rendered page posts to `/login`.
+///
+/// Public endpoint: anyone may call it. A missing or wrong email or
+/// password is 400, too many failures for one address 429.
+#[server(endpoint = "auth/sign-in", client = crate::client::CredentialedClient)]
+pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
+    if email.trim().is_empty() || password.is_empty() {
+        return Err(AppError::BadRequest("Enter both your email address and your password.".to_string()));
+    }
+    ssr::sign_in_from_server_function(&email, &password).await
+}
+
+/// Ends the caller's session and removes its cookie.
+///
+/// Public endpoint: anyone may call it; without a session it only removes
+/// the cookie.
+#[server(endpoint = "auth/sign-out", client = crate::client::CredentialedClient)]
+pub async fn sign_out() -> Result<(), AppError> {
+    ssr::sign_out_from_server_function().await
+}
+
+/// Makes the organization `org` (a slug) current for the caller's session.
+///
+/// Public endpoint: any signed-in user may call it for an organization
+/// they belong to; another organization is 403, no session 401.
+#[server(endpoint = "auth/switch-org", client = crate::client::CredentialedClient)]
+pub async fn switch_organization(org: String) -> Result<(), AppError> {
+    let state = expect_context::<crate::state::AppState>();
+    let token = ssr::session_token().await?.ok_or(AppError::Unauthenticated)?;
+    ssr::switch_org(&state.pool, &token, &org).await
 }

@@ -48,15 +48,21 @@ impl Caller {
 /// Returns the caller of this request, or 401 without a valid session.
 /// Every server function calls this (or `require_owner`) first.
 pub async fn require_member() -> Result<Caller, AppError> {
-    let jar = leptos_axum::extract::<CookieJar>()
-        .await
-        .map_err(|e| internal("read cookies", e))?;
-    let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
+    let token = session_token().await?;
     let state = expect_context::<AppState>();
     match token {
         Some(token) => caller_from_token(&state.pool, &token).await,
         None => Err(AppError::Unauthenticated),
     }
+}
+
+/// Returns the session token from the request's cookie, if it has one.
+/// Call only inside a server function.
+pub async fn session_token() -> Result<Option<String>, AppError> {
+    let jar = leptos_axum::extract::<CookieJar>()
+        .await
+        .map_err(|e| internal("read cookies", e))?;
+    Ok(jar.get(SESSION_COOKIE).map(|c| c.value().to_string()))
 }
 
 /// Returns the caller when they own their current organization, else 403.
@@ -204,6 +210,57 @@ pub async fn sign_in(pool: &AnyPool, email: &str, password: &str) -> Result<Stri
     create_session(pool, user_id).await
 }
 
+/// Checks an email and password and opens a session like `sign_in`, then
+/// deletes the session of `previous_token`, so that a session id a visitor
+/// had before signing in is never reused. Returns the new token.
+pub async fn sign_in_replacing(
+    pool: &AnyPool,
+    email: &str,
+    password: &str,
+    previous_token: Option<&str>,
+) -> Result<String, AppError> {
+    let token = sign_in(pool, email, password).await?;
+    if let Some(previous) = previous_token {
+        if let Err(error) = sign_out(pool, previous).await {
+            tracing::warn!(%error, "could not delete the previous session");
+        }
+    }
+    Ok(token)
+}
+
+/// Signs in for the `sign_in` server function, replacing the request's
+/// session, and sets the new session cookie on the response.
+pub async fn sign_in_from_server_function(email: &str, password: &str) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let previous = session_token().await?;
+    let token = sign_in_replacing(&state.pool, email, password, previous.as_deref()).await?;
+    set_response_cookie(&session_cookie(token, state.secure_cookies));
+    Ok(())
+}
+
+/// Deletes the request's session, if any, for the `sign_out` server
+/// function, and removes the cookie.
+pub async fn sign_out_from_server_function() -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    if let Some(token) = session_token().await? {
+        if let Err(error) = sign_out(&state.pool, &token).await {
+            tracing::warn!(%error, "could not delete the session at sign-out");
+        }
+    }
+    set_response_cookie(&removed_session_cookie());
+    Ok(())
+}
+
+/// Adds a `Set-Cookie` header to the response of the current server
+/// function.
+fn set_response_cookie(cookie: &Cookie<'_>) {
+    let options = expect_context::<leptos_axum::ResponseOptions>();
+    match http::HeaderValue::from_str(&cookie.to_string()) {
+        Ok(value) => options.append_header(http::header::SET_COOKIE, value),
+        Err(error) => tracing::error!(%error, cookie = cookie.name(), "cookie is not a valid header value"),
+    }
+}
+
 /// Opens a new session for `user_id` and returns its token. Only the
 /// token's SHA-256 is stored.
 pub async fn create_session(pool: &AnyPool, user_id: i64) -> Result<String, AppError> {
@@ -272,6 +329,13 @@ pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
         .secure(secure)
         .max_age(time_from_ms(SESSION_TTL_MS))
         .build()
+}
+
+/// Builds a cookie that makes the browser delete the session cookie.
+pub fn removed_session_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build((SESSION_COOKIE, "")).path("/").build();
+    cookie.make_removal();
+    cookie
 }
 
 fn time_from_ms(ms: i64) -> cookie::time::Duration {

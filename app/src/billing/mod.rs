@@ -172,7 +172,7 @@ pub struct CardSetup {
 /// Public endpoint: any member may call it; only owners get the audit log.
 /// The data comes from the local mirror, refreshed from Stripe when older
 /// than five minutes; when Stripe cannot be reached, `stale` is set.
-#[server(endpoint = "billing/overview")]
+#[server(endpoint = "billing/overview", client = crate::client::CredentialedClient)]
 pub async fn get_billing_overview() -> Result<BillingOverview, AppError> {
     let caller = crate::auth::ssr::require_member().await?;
     ssr::overview_for(&caller).await
@@ -182,7 +182,7 @@ pub async fn get_billing_overview() -> Result<BillingOverview, AppError> {
 /// Stripe customer on first use.
 ///
 /// Public endpoint: owners of the current organization only (403 otherwise).
-#[server(endpoint = "billing/card-setup")]
+#[server(endpoint = "billing/card-setup", client = crate::client::CredentialedClient)]
 pub async fn create_card_setup() -> Result<CardSetup, AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::create_card_setup(&caller).await
@@ -194,7 +194,7 @@ pub async fn create_card_setup() -> Result<CardSetup, AppError> {
 ///
 /// Public endpoint: owners only, and only for a SetupIntent this server
 /// created for the caller's organization (403 otherwise).
-#[server(endpoint = "billing/complete-card-setup")]
+#[server(endpoint = "billing/complete-card-setup", client = crate::client::CredentialedClient)]
 pub async fn complete_card_setup(setup_intent_id: String) -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::complete_card_setup(&caller, &setup_intent_id).await
@@ -204,7 +204,7 @@ pub async fn complete_card_setup(setup_intent_id: String) -> Result<(), AppError
 ///
 /// Public endpoint: owners only, for one of their organization's cards (403
 /// otherwise).
-#[server(endpoint = "billing/set-default-card")]
+#[server(endpoint = "billing/set-default-card", client = crate::client::CredentialedClient)]
 pub async fn set_default_card(card_id: String) -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::set_default_card(&caller, &card_id).await
@@ -216,7 +216,7 @@ pub async fn set_default_card(card_id: String) -> Result<(), AppError> {
 ///
 /// Public endpoint: owners only, for one of their organization's cards (403
 /// otherwise).
-#[server(endpoint = "billing/remove-card")]
+#[server(endpoint = "billing/remove-card", client = crate::client::CredentialedClient)]
 pub async fn remove_card(card_id: String) -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::remove_card(&caller, &card_id).await
@@ -225,7 +225,7 @@ pub async fn remove_card(card_id: String) -> Result<(), AppError> {
 /// Subscribes a Free organization that has a card to the paid plan.
 ///
 /// Public endpoint: owners only (403 otherwise).
-#[server(endpoint = "billing/subscribe")]
+#[server(endpoint = "billing/subscribe", client = crate::client::CredentialedClient)]
 pub async fn subscribe() -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::subscribe(&caller).await
@@ -238,7 +238,7 @@ pub async fn subscribe() -> Result<(), AppError> {
 /// returns 409 saying the subscription is already canceled.
 ///
 /// Public endpoint: owners only (403 otherwise).
-#[server(endpoint = "billing/cancel-subscription")]
+#[server(endpoint = "billing/cancel-subscription", client = crate::client::CredentialedClient)]
 pub async fn cancel_subscription() -> Result<(), AppError> {
     let caller = crate::auth::ssr::require_owner().await?;
     ssr::cancel_subscription(&caller).await

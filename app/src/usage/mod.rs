@@ -155,7 +155,7 @@ pub struct UsageSummary {
 /// the past. `tz` is an IANA time zone name, or empty for the browser's zone
 /// as its `casola_tz` cookie reports it (else the organization's). Any
 /// other value is a 400 naming it.
-#[server(endpoint = "usage/summary")]
+#[server(endpoint = "usage/summary", client = crate::client::CredentialedClient)]
 pub async fn get_usage_summary(
     range: String,
     tz: String,

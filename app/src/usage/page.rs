@@ -103,7 +103,7 @@ impl SummaryKey {
 /// Everything below the heading once the summary has loaded.
 #[component]
 fn UsageBody(data: UsageSummary, query: UsageQuery) -> impl IntoView {
-    let export_href = format!("/usage/export.csv?{}", query.to_query_string());
+    let export_href = crate::client::server_url(&format!("/usage/export.csv?{}", query.to_query_string()));
     let empty = data.totals.jobs == 0;
     let credit = data.data_credit.clone();
 

@@ -80,7 +80,14 @@ pub async fn create_postgres_database() -> String {
 
 /// Starts the real router on 127.0.0.1 with a fresh database and no Stripe.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, None, false).await
+    spawn_app_with(backend, None, false, None).await
+}
+
+/// Starts the real router like `spawn_app`, letting pages served from
+/// `spa_origin` (the static single-page app) call the server functions.
+pub async fn spawn_app_for_spa(backend: Backend, spa_origin: &str) -> TestApp {
+    let origin = casola_server::spa::SpaOrigin::parse(spa_origin).expect("a valid SPA origin");
+    spawn_app_with(backend, None, false, Some(origin)).await
 }
 
 /// The paid plan's id in the stand-in.
@@ -168,7 +175,7 @@ async fn spawn_billing_app_at(
     let stripe = Stripe::new(settings).expect("build the Stripe client");
     stripe.ensure_stand_in_plan(4_900, "usd", "Casola Pro").await.expect("create the test plan");
 
-    let app = spawn_app_with(backend, Some(stripe), false).await;
+    let app = spawn_app_with(backend, Some(stripe), false, None).await;
     stand_in.register_webhook(&app.url("/webhooks/stripe"), &webhook_secret).await;
     BillingApp { app, stand_in, secret_key, webhook_secret }
 }
@@ -219,14 +226,19 @@ impl BillingApp {
 
 /// Starts the real router as in production, where cookies are `Secure`.
 pub async fn spawn_production_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, None, true).await
+    spawn_app_with(backend, None, true, None).await
 }
 
-async fn spawn_app_with(backend: Backend, stripe: Option<Stripe>, secure_cookies: bool) -> TestApp {
+async fn spawn_app_with(
+    backend: Backend,
+    stripe: Option<Stripe>,
+    secure_cookies: bool,
+    spa_origin: Option<casola_server::spa::SpaOrigin>,
+) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
     let state = AppState { pool: pool.clone(), secure_cookies, stripe: stripe.clone() };
     let options = LeptosOptions::builder().output_name("casola").build();
-    let app = router::build_router(state, options);
+    let app = router::build_router_with_spa_origin(state, options, spa_origin);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
     let address: SocketAddr = listener.local_addr().expect("read the bound address");
