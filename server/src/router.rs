@@ -77,7 +77,7 @@ pub fn build_router_with_spa_origin(app_state: AppState, leptos: LeptosOptions, 
         .layer(middleware::from_fn_with_state(app_state.clone(), security::require_csrf_token))
         .layer(middleware::from_fn_with_state(spa_origin.clone(), web_auth::reject_cross_site))
         // Outside the CSRF and cross-site guards, so that the static app can
-        // read their rejections and its preflight requests get an answer.
+        // read their rejections and its preflight requests get a response.
         .layer(middleware::from_fn_with_state(spa_origin, spa::spa_cors))
         .layer(middleware::from_fn(security::set_security_headers))
         // Outermost, so that it also gets the 503 pages of the layers above.

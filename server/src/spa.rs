@@ -59,8 +59,8 @@ pub fn is_server_function_path(path: &str) -> bool {
 /// origins from reading responses or sending credentialed calls.
 ///
 /// Written by hand rather than with tower-http's `CorsLayer`, because that
-/// layer responds to every preflight and adds its method and header lists for
-/// any origin; here another origin gets nothing at all.
+/// layer responds to every preflight and sends its method and header lists
+/// to any origin. Here another origin gets no CORS headers at all.
 pub async fn spa_cors(State(spa): State<Option<SpaOrigin>>, request: Request, next: Next) -> Response {
     let Some(spa) = spa else {
         return next.run(request).await;

@@ -98,7 +98,7 @@ async fn stolen_cookie_fails_after_sign_out(backend: Backend) {
     let page = thief.get(app.url("/usage")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 200, "the cookie works while signed in");
 
-    // Whoever holds the session cookie can derive its CSRF token.
+    // Anyone with the session cookie can derive its CSRF token.
     let stolen_token = app::security::ssr::token_for(cookie.split_once('=').unwrap().1);
     let logout = thief
         .post_without_token(app.url("/logout"))

@@ -285,7 +285,7 @@ async fn same_batch_to_both_stored_once() {
     assert_eq!(rows, vec![("completed".to_string(), (ROUNDS * 1_000) as i64)], "each job stored once, completed");
 }
 
-/// The same new jobs in opposite orders through both servers at once.
+/// Sends the same new jobs in opposite orders through both servers at once.
 /// Unless the server orders the rows itself, the two transactions lock
 /// them in opposite orders and PostgreSQL aborts one as a deadlock.
 async fn reversed_batches_to_both_stored_once() {

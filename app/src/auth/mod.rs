@@ -107,7 +107,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 /// Makes the organization `org` (a slug) current for the caller's session.
 ///
 /// Public endpoint: any signed-in user may call it for an organization
-/// they belong to; another organization is 403, no session 401.
+/// they belong to. Another organization gets 403, and no session gets 401.
 #[server(endpoint = "auth/switch-org", client = crate::client::CredentialedClient)]
 pub async fn switch_organization(org: String) -> Result<(), AppError> {
     let state = expect_context::<crate::state::AppState>();

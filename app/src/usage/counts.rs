@@ -51,7 +51,7 @@ impl Breakdown {
     }
 }
 
-/// Where counts come from.
+/// The source of job counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountSource {
     /// The counts tables, and the jobs table only at the edges: the product.
@@ -84,8 +84,8 @@ struct Piece {
 }
 
 /// Splits `[lo, hi)` into runs of whole periods, coarsest first, and the
-/// leftover edges for the jobs table. The pieces cover it exactly once
-/// (checked by `pieces_cover_the_interval_exactly_once`).
+/// leftover edges for the jobs table. The pieces cover it exactly once;
+/// `pieces_cover_the_interval_exactly_once` tests this.
 fn split(interval: usize, lo: i64, hi: i64, periods: &[i64], pieces: &mut Vec<Piece>) {
     if lo >= hi {
         return;

@@ -249,10 +249,9 @@ async fn spawn_app_with(
     TestApp { base: format!("http://{address}"), pool, backend, stripe, _sqlite_dir: dir }
 }
 
-/// An HTTP client that acts like a browser on our pages: it keeps cookies,
-/// does not follow redirects, sends the `Origin` header of our own pages,
-/// and sends the CSRF token of its current cookies with every POST, as the
-/// page's `csrf.js` does.
+/// An HTTP client that acts like a browser on our pages. It keeps cookies,
+/// does not follow redirects and sends our own `Origin` header. Like the
+/// page's `csrf.js`, it sends the CSRF token of its cookies with every POST.
 #[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
@@ -265,12 +264,12 @@ impl Browser {
         self.client.get(url)
     }
 
-    /// A POST with the `x-csrf-token` header of this browser's cookies.
+    /// Starts a POST with the `x-csrf-token` header of this browser's cookies.
     pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
         self.client.post(url).header(app::security::CSRF_HEADER, self.csrf_token())
     }
 
-    /// A POST without a CSRF token, as another site's form would send.
+    /// Starts a POST without a CSRF token, as another site's form sends it.
     pub fn post_without_token(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
         self.client.post(url)
     }
@@ -313,8 +312,8 @@ impl Browser {
 }
 
 impl TestApp {
-    /// A signed-out `Browser` that already holds a `casola_csrf` cookie, as
-    /// after loading the sign-in page.
+    /// Returns a signed-out `Browser` that already has a `casola_csrf`
+    /// cookie, as after loading the sign-in page.
     pub fn client(&self) -> Browser {
         self.client_with_jar(Default::default())
     }
