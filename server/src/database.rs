@@ -42,8 +42,9 @@ pub async fn connect(url: &SecretString) -> anyhow::Result<AnyPool> {
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |connection, _| {
             Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    configure_sqlite(connection).await?;
+                match backend {
+                    Backend::Sqlite => configure_sqlite(connection).await?,
+                    Backend::Postgres => configure_postgres(connection).await?,
                 }
                 Ok(())
             })
@@ -62,6 +63,15 @@ async fn configure_sqlite(connection: &mut AnyConnection) -> Result<(), sqlx::Er
              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         )
         .await?;
+    Ok(())
+}
+
+async fn configure_postgres(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // Every statement here reads or writes a few thousand rows at most, but
+    // the planner cannot see how narrow the usage reads' pieces are and
+    // costs them high enough to compile them with JIT. At 10 million jobs
+    // that compilation took 96 ms of a 1h usage read that then ran in 3 ms.
+    connection.execute("SET jit = off").await?;
     Ok(())
 }
 

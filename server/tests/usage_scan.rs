@@ -258,3 +258,18 @@ async fn concurrent_batches_keep_counts_exact(backend: Backend) {
 }
 
 on_both_databases!(summary_equals_plain_scan, concurrent_batches_keep_counts_exact);
+
+/// PostgreSQL costs the usage reads' per-piece index scans as if each read
+/// a large part of the table, high enough to compile them with JIT, which
+/// took longer than the reads themselves. Every pooled connection has it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_run_without_jit() {
+    let (pool, _dir) = common::fresh_database(Backend::Postgres).await;
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        let mut connection = pool.acquire().await.unwrap();
+        let jit: String = sqlx::query_scalar("SELECT current_setting('jit')").fetch_one(&mut *connection).await.unwrap();
+        assert_eq!(jit, "off");
+        connections.push(connection);
+    }
+}
