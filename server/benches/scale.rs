@@ -45,6 +45,7 @@ const INGEST_BATCHES: usize = 100;
 const INGEST_RUNS: usize = 3;
 /// Concurrent HTTP clients sending batches.
 const INGEST_CLIENTS: usize = 4;
+const LOAD_EMAIL: &str = "load@example.com";
 const PASSWORD: &str = "bench-password-not-secret";
 /// The workspace folder; cargo runs benchmarks in the package's folder.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -126,13 +127,18 @@ struct BackendReport {
     summaries: Vec<SummaryRow>,
     ingest_http: Spread,
     ingest_plain: Spread,
+    /// With the one-second summary cache, the default.
     load: LoadResult,
+    /// With `CASOLA_USAGE_CACHE_MS=0`: every request reads the database.
+    load_uncached: LoadResult,
     peak_memory_mb: f64,
 }
 
 #[tokio::main]
 async fn main() {
     let config = Config::from_env();
+    // The admin connection for PostgreSQL opens before `database::connect`.
+    sqlx::any::install_default_drivers();
     std::fs::create_dir_all(&config.dir).expect("create the benchmark folder");
     let started = Instant::now();
     let mut reports = Vec::new();
@@ -173,16 +179,25 @@ async fn bench_backend(config: &Config, backend: Backend) -> BackendReport {
     let summaries = bench_summaries(&pool, big, now, name).await;
 
     let port = free_port();
-    let mut server = start_server(&url, port).await;
+    let mut server = start_server(&url, port, None).await;
     let base = format!("http://127.0.0.1:{port}");
 
     println!("[{name}] ingestion");
     let ingest_http = bench_ingest_http(&pool, &base).await;
     let ingest_plain = bench_ingest_plain(&pool).await;
 
+    casola_server::accounts::create_user(&pool, LOAD_EMAIL, "Load", PASSWORD).await.unwrap();
+    casola_server::accounts::add_member(&pool, "big", LOAD_EMAIL, app::auth::Role::Member).await.unwrap();
     println!("[{name}] HTTP load for {} s", config.load_seconds);
-    let load = bench_load(config, &pool, &base).await;
+    let load = bench_load(config, &base).await;
     let peak_memory_mb = peak_memory_mb(server.id().expect("the server runs"));
+    server.start_kill().expect("stop the server");
+    let _ = server.wait().await;
+
+    println!("[{name}] HTTP load for {} s without the summary cache", config.load_seconds);
+    let port = free_port();
+    let mut server = start_server(&url, port, Some("0")).await;
+    let load_uncached = bench_load(config, &format!("http://127.0.0.1:{port}")).await;
     server.start_kill().expect("stop the server");
     let _ = server.wait().await;
     pool.close().await;
@@ -195,6 +210,7 @@ async fn bench_backend(config: &Config, backend: Backend) -> BackendReport {
         ingest_http,
         ingest_plain,
         load,
+        load_uncached,
         peak_memory_mb,
     }
 }
@@ -336,8 +352,14 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn start_server(url: &str, port: u16) -> tokio::process::Child {
-    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_casola"))
+/// Starts the release server on `port`, with `CASOLA_USAGE_CACHE_MS` set
+/// to `cache_ms` if given.
+async fn start_server(url: &str, port: u16, cache_ms: Option<&str>) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_casola"));
+    if let Some(ms) = cache_ms {
+        command.env("CASOLA_USAGE_CACHE_MS", ms);
+    }
+    let server = command
         .env("DATABASE_URL", url)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("LEPTOS_OUTPUT_NAME", "casola")
@@ -483,9 +505,7 @@ async fn bench_ingest_plain(pool: &AnyPool) -> Spread {
 
 /// Signs in as a member of the large organization and loads the usage
 /// summary server function with wrk: 32 connections, mixed ranges.
-async fn bench_load(config: &Config, pool: &AnyPool, base: &str) -> LoadResult {
-    casola_server::accounts::create_user(pool, "load@example.com", "Load", PASSWORD).await.unwrap();
-    casola_server::accounts::add_member(pool, "big", "load@example.com", app::auth::Role::Member).await.unwrap();
+async fn bench_load(config: &Config, base: &str) -> LoadResult {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     // The sign-in form's CSRF token comes from the `casola_csrf` cookie.
     let pre_session = app::auth::ssr::new_token();
@@ -494,7 +514,7 @@ async fn bench_load(config: &Config, pool: &AnyPool, base: &str) -> LoadResult {
         .header("origin", base)
         .header("cookie", format!("{}={pre_session}", app::security::ssr::CSRF_COOKIE))
         .form(&[
-            ("email", "load@example.com"),
+            ("email", LOAD_EMAIL),
             ("password", PASSWORD),
             (app::security::CSRF_FIELD, &app::security::ssr::token_for(&pre_session)),
         ])
@@ -658,30 +678,36 @@ fn render(config: &Config, reports: &[BackendReport], elapsed: Duration) -> Stri
             verdict(report.ingest_http.median >= target)
         );
         let _ = writeln!(w, "| plain multi-row INSERT into jobs, one client | {} | |", report.ingest_plain.rate());
-        let load = &report.load;
         let _ = writeln!(w, "\n### HTTP load\n");
         let _ = writeln!(
             w,
-            "wrk, 2 threads, 32 connections, {} s, POST `/api/usage/summary` signed in, the six ranges in turn.\n",
+            "wrk, 2 threads, 32 connections, {} s, POST `/api/usage/summary` signed in as one member, the six ranges in turn. \
+             Run once with the default one-second summary cache (`app::usage::cache`) and once with `CASOLA_USAGE_CACHE_MS=0`, \
+             where every request reads the database: the case of many organizations each loading its own page.\n",
             config.load_seconds
         );
-        let _ = writeln!(w, "| requests/s | p50 | p99 | requests | errors | peak server memory | target |");
-        let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(w, "| summary cache | requests/s | p50 | p99 | requests | errors | target |");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---|");
+        for (cache, load) in [("1 s (default)", &report.load), ("off", &report.load_uncached)] {
+            let _ = writeln!(
+                w,
+                "| {cache} | {:.0} | {:.1} ms | {:.1} ms | {} | {} | ≥ 1000/s: {}; p99 < 100 ms: {}; no errors: {} |",
+                load.requests_per_second,
+                load.p50_ms,
+                load.p99_ms,
+                load.requests,
+                load.errors,
+                verdict(load.requests_per_second >= 1_000.0),
+                verdict(load.p99_ms < 100.0),
+                verdict(load.errors == 0),
+            );
+        }
         let _ = writeln!(
             w,
-            "| {:.0} | {:.1} ms | {:.1} ms | {} | {} | {:.0} MB | ≥ 1000/s: {}; p99 < 100 ms: {}; no errors: {}; < 200 MB: {} |\n",
-            load.requests_per_second,
-            load.p50_ms,
-            load.p99_ms,
-            load.requests,
-            load.errors,
+            "\nPeak server memory (VmHWM) after ingestion and the load with the cache: {:.0} MB (target < 200 MB: {}).\n",
             report.peak_memory_mb,
-            verdict(load.requests_per_second >= 1_000.0),
-            verdict(load.p99_ms < 100.0),
-            verdict(load.errors == 0),
             verdict(report.peak_memory_mb < 200.0),
         );
-        let _ = writeln!(w, "Peak memory is the server's VmHWM after ingestion and the load.\n");
     }
 
     let _ = writeln!(w, "## Client size\n");

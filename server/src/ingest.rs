@@ -49,6 +49,7 @@ pub async fn post_jobs(State(state): State<AppState>, request: Request) -> Respo
         return error_response(status, &format!("{message} (request {request_id})"), None);
     }
 
+    state.usage_cache.forget_org(org_id);
     tracing::info!(org_id, count, "stored a job batch");
     (StatusCode::OK, Json(json!({ "accepted": count }))).into_response()
 }

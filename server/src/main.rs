@@ -3,11 +3,13 @@
 use std::future::IntoFuture;
 use std::io::BufRead;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use app::auth::Role;
 use app::billing::stripe::Stripe;
 use app::state::AppState;
+use app::usage::cache::SummaryCache;
 use casola_server::database::{self, Backend};
 use casola_server::settings::{self, Settings};
 use app::api_keys::ssr as api_keys;
@@ -228,7 +230,13 @@ async fn serve(settings: Settings, pool: AnyPool) -> anyhow::Result<()> {
             None
         }
     };
-    let state = AppState { pool, secure_cookies: !settings.development, stripe };
+    tracing::info!(max_age_ms = settings.usage_cache_max_age.as_millis() as u64, "usage summaries are cached");
+    let state = AppState {
+        pool,
+        secure_cookies: !settings.development,
+        stripe,
+        usage_cache: Arc::new(SummaryCache::new(settings.usage_cache_max_age)),
+    };
     if let Some(origin) = &settings.spa_origin {
         tracing::info!(?origin, "server functions accept calls from the static app's origin");
     }

@@ -31,7 +31,15 @@ pub struct Settings {
     /// `CASOLA_SHUTDOWN_TIMEOUT_SECS`: how long requests in flight at
     /// SIGTERM or Ctrl-C may run on before the server exits without them.
     pub shutdown_timeout: Duration,
+    /// `CASOLA_USAGE_CACHE_MS`: how long a usage summary serves other
+    /// requests for the same window (see `app::usage::cache`); 0 turns the
+    /// cache off.
+    pub usage_cache_max_age: Duration,
 }
+
+/// The default of `CASOLA_USAGE_CACHE_MS`: jobs stored through another
+/// server show on the usage page within a second.
+pub const DEFAULT_USAGE_CACHE_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// The default of `CASOLA_SHUTDOWN_TIMEOUT_SECS`, which is also the default
 /// grace period Kubernetes gives a pod between SIGTERM and SIGKILL.
@@ -69,6 +77,7 @@ impl Settings {
             stripe: stripe_from_env()?,
             spa_origin: spa_origin_from_env()?,
             shutdown_timeout: seconds_from_env("CASOLA_SHUTDOWN_TIMEOUT_SECS", DEFAULT_SHUTDOWN_TIMEOUT, 3_600)?,
+            usage_cache_max_age: usage_cache_from_env()?,
         })
     }
 }
@@ -118,6 +127,19 @@ fn seconds_from_env(name: &str, default: Duration, max: u64) -> anyhow::Result<D
     match text.trim().parse::<u64>() {
         Ok(seconds) if (1..=max).contains(&seconds) => Ok(Duration::from_secs(seconds)),
         _ => bail!("{name} must be a whole number of seconds from 1 to {max}, not \"{text}\""),
+    }
+}
+
+/// Reads `CASOLA_USAGE_CACHE_MS`, a whole number of milliseconds from 0
+/// to 60,000.
+fn usage_cache_from_env() -> anyhow::Result<Duration> {
+    const NAME: &str = "CASOLA_USAGE_CACHE_MS";
+    let Ok(text) = std::env::var(NAME) else {
+        return Ok(DEFAULT_USAGE_CACHE_MAX_AGE);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms <= 60_000 => Ok(Duration::from_millis(ms)),
+        _ => bail!("{NAME} must be a whole number of milliseconds from 0 (no cache) to 60000, not \"{text}\""),
     }
 }
 

@@ -79,6 +79,26 @@ async fn batch_is_stored_and_seen_by_usage(backend: Backend) {
     assert_eq!(summary.totals.gpu_ms, 2 * 4 * 30_000, "finished jobs: GPUs × run time");
 }
 
+async fn usage_summary(app: &TestApp, client: &common::Browser) -> UsageSummary {
+    let response = client.post(app.url("/api/usage/summary")).form(&[("range", "1h"), ("tz", "UTC")]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+// The usage summary is cached for a second, but a batch stored through
+// this server shows at once, even right after a read of the same window.
+async fn batch_shows_at_once_after_a_cached_read(backend: Backend) {
+    let (app, key) = setup(backend).await;
+    let client = app.signed_in("owner@acme.test").await;
+    assert_eq!(post(&app, &key, &json!({ "jobs": [job("a", "running", 10)] })).await.status(), 200);
+    assert_eq!(usage_summary(&app, &client).await.totals.completed, 0);
+
+    let later = json!({ "jobs": [job("a", "completed", 10), job("b", "failed", 9)] });
+    assert_eq!(post(&app, &key, &later).await.status(), 200);
+    let summary = usage_summary(&app, &client).await;
+    assert_eq!((summary.totals.jobs, summary.totals.completed, summary.totals.failed), (2, 1, 1));
+}
+
 async fn repeated_batch_changes_nothing(backend: Backend) {
     let (app, key) = setup(backend).await;
     let first = json!({ "jobs": [job("a", "running", 5)] });
@@ -244,6 +264,7 @@ async fn acknowledged_batches_survive_kill(backend: Backend) {
 
 on_both_databases!(
     batch_is_stored_and_seen_by_usage,
+    batch_shows_at_once_after_a_cached_read,
     repeated_batch_changes_nothing,
     same_job_twice_in_one_batch,
     invalid_record_rejects_whole_batch,

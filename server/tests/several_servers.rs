@@ -2,7 +2,8 @@
 //! Both start together on a fresh database, and a session made on one works
 //! on the other. A webhook event delivered to both at once is applied once,
 //! two owners who cancel at the same moment cancel once, and one batch
-//! ingested through both is stored once.
+//! ingested through both is stored once. Jobs stored through one show on
+//! the other's usage page within a second.
 
 mod common;
 
@@ -285,6 +286,29 @@ async fn same_batch_to_both_stored_once() {
     assert_eq!(rows, vec![("completed".to_string(), (ROUNDS * 1_000) as i64)], "each job stored once, completed");
 }
 
+/// Checks that jobs stored through one server show on the other's usage
+/// summary once its cached summary is a second old. A server drops an
+/// organization's cached summaries only when it stores the batch itself.
+async fn other_server_shows_jobs_within_a_second() {
+    let pair = start_pair(&[]).await;
+    let key = organization_key(&pair.pool).await;
+    add_owner(&pair.pool, "owner@acme.test").await;
+    let client = browser_client(&pair.second.base, Default::default());
+    sign_in(&pair.second.base, &client, "owner@acme.test").await;
+    let jobs = || async {
+        let response = client.post(pair.second.url("/api/usage/summary")).form(&[("range", "1h"), ("tz", "UTC")]).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<app::usage::UsageSummary>().await.unwrap().totals.jobs
+    };
+    assert_eq!(jobs().await, 0);
+
+    let (code, body) = post_batch(&pair.first, &key, &batch(0, "completed", 10)).await;
+    assert_eq!(code, 200, "{body}");
+    // The default CASOLA_USAGE_CACHE_MS, and a margin for a busy machine.
+    tokio::time::sleep(casola_server::settings::DEFAULT_USAGE_CACHE_MAX_AGE + Duration::from_millis(100)).await;
+    assert_eq!(jobs().await, 10);
+}
+
 /// Sends the same new jobs in opposite orders through both servers at once.
 /// Unless the server orders the rows itself, the two transactions lock
 /// them in opposite orders and PostgreSQL aborts one as a deadlock.
@@ -335,5 +359,6 @@ mod postgres {
         two_owners_cancel_once,
         same_batch_to_both_stored_once,
         reversed_batches_to_both_stored_once,
+        other_server_shows_jobs_within_a_second,
     );
 }

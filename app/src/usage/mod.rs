@@ -3,6 +3,8 @@
 
 pub mod chart;
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 pub mod counts;
 mod table;
 pub mod format;
@@ -186,7 +188,14 @@ pub async fn get_usage_summary(
     let window = window::plan_window(&query, zone, now)?;
     let state = expect_context::<AppState>();
 
-    let mut summary = ssr::window_summary(&state.pool, caller.org_id, &window, zone, now).await?;
+    let key = cache::SummaryKey::new(caller.org_id, zone, &window);
+    let mut summary = state
+        .usage_cache
+        .get_or_compute(key, || ssr::window_summary(&state.pool, caller.org_id, &window, zone, now))
+        .await?;
+    // A cached summary may come from a request up to a second older; the
+    // labels and steps are this request's.
+    summary.window = window.info.clone();
     summary.org_timezone = caller.current.timezone.clone();
     summary.zone_source = zone_source;
     Ok(summary)

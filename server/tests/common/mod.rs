@@ -9,9 +9,12 @@ pub mod process;
 pub mod stand_in;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::billing::stripe::{Stripe, StripeSettings};
 use app::state::AppState;
+use app::usage::cache::SummaryCache;
+use casola_server::settings::DEFAULT_USAGE_CACHE_MAX_AGE;
 use casola_server::database::{self, Backend};
 use casola_server::jobs::{upsert_jobs, JobRecord, JobStatus};
 use casola_server::{accounts, router};
@@ -236,7 +239,12 @@ async fn spawn_app_with(
     spa_origin: Option<casola_server::spa::SpaOrigin>,
 ) -> TestApp {
     let (pool, dir) = fresh_database(backend).await;
-    let state = AppState { pool: pool.clone(), secure_cookies, stripe: stripe.clone() };
+    let state = AppState {
+        pool: pool.clone(),
+        secure_cookies,
+        stripe: stripe.clone(),
+        usage_cache: Arc::new(SummaryCache::new(DEFAULT_USAGE_CACHE_MAX_AGE)),
+    };
     let options = LeptosOptions::builder().output_name("casola").build();
     let app = router::build_router_with_spa_origin(state, options, spa_origin);
 
