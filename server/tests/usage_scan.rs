@@ -273,3 +273,17 @@ async fn postgres_connections_run_without_jit() {
         connections.push(connection);
     }
 }
+
+/// Checks that every statement of a usage read on PostgreSQL sees one
+/// snapshot, planned for its own pieces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_usage_read_settings() {
+    let (pool, _dir) = common::fresh_database(Backend::Postgres).await;
+    let mut tx = pool.begin().await.unwrap();
+    app::usage::counts::begin_snapshot(&mut tx).await.unwrap();
+    let setting = |name: &'static str| sqlx::query_scalar::<_, String>("SELECT current_setting($1)").bind(name);
+    assert_eq!(setting("transaction_isolation").fetch_one(&mut *tx).await.unwrap(), "repeatable read");
+    assert_eq!(setting("transaction_read_only").fetch_one(&mut *tx).await.unwrap(), "on");
+    assert_eq!(setting("plan_cache_mode").fetch_one(&mut *tx).await.unwrap(), "force_custom_plan");
+    tx.commit().await.unwrap();
+}

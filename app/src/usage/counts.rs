@@ -236,15 +236,15 @@ async fn count_pieces(
 /// may read a whole table.
 pub async fn begin_snapshot(conn: &mut AnyConnection) -> Result<(), AppError> {
     if conn.backend_name() == "PostgreSQL" {
-        for statement in [
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-        ] {
-            sqlx::query(statement)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| db_error("start usage snapshot", e))?;
-        }
+        // One round trip: a string without parameters may hold several
+        // statements.
+        sqlx::Executor::execute(
+            &mut *conn,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SET LOCAL plan_cache_mode = force_custom_plan",
+        )
+        .await
+        .map_err(|e| db_error("start usage snapshot", e))?;
     }
     Ok(())
 }
