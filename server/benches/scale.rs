@@ -633,7 +633,7 @@ fn render(config: &Config, reports: &[BackendReport], elapsed: Duration) -> Stri
     let _ = writeln!(w, "# Benchmarks\n");
     let _ = writeln!(w, "Written by `make bench` on {}. Do not edit by hand.\n", Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(w, "- Machine: {}", machine());
-    let _ = writeln!(w, "- Command: `make bench` (`scripts/bench.sh`, which runs `cargo bench -p server --bench scale`); it took {:.0} min", elapsed.as_secs_f64() / 60.0);
+    let _ = writeln!(w, "- Command: `make bench` (`scripts/bench.sh`, which runs `cargo bench -p server --bench scale`); the measurements took {:.0} min after the build", elapsed.as_secs_f64() / 60.0);
     let _ = writeln!(
         w,
         "- Data: one organization with {} jobs over the last 90 days and {MODELS} models, plus {SMALL_ORGS} organizations of {SMALL_ORG_JOBS} jobs, stored through the product's write path",
