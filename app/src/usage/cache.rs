@@ -59,8 +59,10 @@ impl SummaryKey {
     }
 }
 
-/// Windows kept before old ones are dropped. Each takes a few kilobytes.
-const MAX_WINDOWS: usize = 4096;
+/// Windows kept before old ones are dropped. A 90-day summary of 50
+/// models is under 32 KB as JSON (`largest_summary_is_small` checks this),
+/// so a full cache holds some tens of megabytes.
+const MAX_WINDOWS: usize = 1024;
 
 pub struct SummaryCache {
     max_age: Duration,
@@ -238,6 +240,42 @@ mod tests {
             .unwrap();
         let summary = cache.get_or_compute(key(1, "1h"), || compute(&calls)).await.unwrap();
         assert_eq!(summary.totals.jobs, 2);
+    }
+
+    /// The largest summary a preset range gives: 90 daily buckets and 50
+    /// models, each with jobs of three statuses.
+    #[test]
+    fn largest_summary_is_small() {
+        use crate::usage::counts::Tally;
+
+        let now = chrono::Utc::now();
+        let query = crate::usage::UsageQuery { range: RangeKey::Days90, ..Default::default() };
+        let window = crate::usage::window::plan_window(&query, chrono_tz::Asia::Kathmandu, now).unwrap();
+        let tally = |interval: usize, model: Option<String>, status: &str| Tally {
+            interval,
+            model,
+            status: status.to_string(),
+            jobs: 123_456,
+            gpu_ms: 987_654_321_000,
+        };
+        let statuses = ["completed", "failed", "cancelled"];
+        let buckets: Vec<Tally> =
+            (0..window.spans.len()).flat_map(|i| statuses.map(|status| tally(i, None, status))).collect();
+        let models: Vec<Tally> = (0..50)
+            .flat_map(|m| statuses.map(|status| tally(0, Some(format!("meta-llama/Llama-3.1-70B-Instruct-{m:02}")), status)))
+            .collect();
+        let summary = crate::usage::ssr::summarize(
+            RangeKey::Days90,
+            chrono_tz::Asia::Kathmandu,
+            now,
+            &window.spans,
+            &buckets,
+            &models,
+        );
+        assert_eq!(summary.buckets.len(), 90);
+        assert_eq!(summary.models.len(), 50);
+        let size = serde_json::to_vec(&summary).unwrap().len();
+        assert!(size < 32 * 1024, "a 90-day summary of 50 models takes {size} bytes as JSON");
     }
 
     #[tokio::test]
