@@ -61,7 +61,7 @@ impl SummaryKey {
 
 /// Windows kept before old ones are dropped. A 90-day summary of 50
 /// models is under 32 KB as JSON (`largest_summary_is_small` checks this),
-/// so a full cache holds some tens of megabytes.
+/// so a full cache takes some tens of megabytes.
 const MAX_WINDOWS: usize = 1024;
 
 pub struct SummaryCache {
