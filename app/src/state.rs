@@ -11,6 +11,6 @@ pub struct AppState {
     /// The Stripe client, or `None` when `STRIPE_SECRET_KEY` is not set, in
     /// which case billing responds with 503.
     pub stripe: Option<crate::billing::stripe::Stripe>,
-    /// Usage summaries computed in the last second (see `usage::cache`).
+    /// Recently computed usage summaries (see `usage::cache`).
     pub usage_cache: std::sync::Arc<crate::usage::cache::SummaryCache>,
 }

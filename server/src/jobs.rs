@@ -11,6 +11,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Row};
 
 pub use casola_parsers::job_batch::{JobRecord, JobStatus};
 
+use crate::database::Backend;
+
 /// Rows per INSERT statement: at most 10 parameters each keeps a statement
 /// under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -54,7 +56,7 @@ pub async fn upsert_jobs(pool: &AnyPool, org_id: i64, records: &[JobRecord]) -> 
     // Concurrent batches lock shared rows in one order, so neither waits
     // on the other in a cycle.
     records.sort_unstable_by(|a, b| a.job_id.cmp(&b.job_id));
-    let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+    let sqlite = Backend::of_url(pool.connect_options().database_url.as_str()) == Backend::Sqlite;
     let _turn = if sqlite { Some(SQLITE_WRITER.lock().await) } else { None };
     // On SQLite the transaction takes the write lock at once, so no other
     // writer can store a job between this batch's read and its insert.

@@ -32,7 +32,7 @@ pub struct Settings {
     /// SIGTERM or Ctrl-C may run on before the server exits without them.
     pub shutdown_timeout: Duration,
     /// `CASOLA_USAGE_CACHE_MS`: how long a usage summary serves other
-    /// requests for the same window (see `app::usage::cache`); 0 turns the
+    /// requests for the same window (see `app::usage::cache`). 0 turns the
     /// cache off.
     pub usage_cache_max_age: Duration,
 }

@@ -96,7 +96,9 @@ async fn batch_shows_at_once_after_a_cached_read(backend: Backend) {
     let later = json!({ "jobs": [job("a", "completed", 10), job("b", "failed", 9)] });
     assert_eq!(post(&app, &key, &later).await.status(), 200);
     let summary = usage_summary(&app, &client).await;
-    assert_eq!((summary.totals.jobs, summary.totals.completed, summary.totals.failed), (2, 1, 1));
+    assert_eq!(summary.totals.jobs, 2);
+    assert_eq!(summary.totals.completed, 1);
+    assert_eq!(summary.totals.failed, 1);
 }
 
 async fn repeated_batch_changes_nothing(backend: Backend) {

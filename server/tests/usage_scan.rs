@@ -274,8 +274,8 @@ async fn postgres_connections_run_without_jit() {
     }
 }
 
-/// Checks that every statement of a usage read on PostgreSQL sees one
-/// snapshot, planned for its own pieces.
+/// Checks that every statement of a usage read on PostgreSQL reads one
+/// snapshot and is planned for its own pieces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_usage_read_settings() {
     let (pool, _dir) = common::fresh_database(Backend::Postgres).await;

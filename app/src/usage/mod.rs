@@ -193,8 +193,8 @@ pub async fn get_usage_summary(
         .usage_cache
         .get_or_compute(key, || ssr::window_summary(&state.pool, caller.org_id, &window, zone, now))
         .await?;
-    // A cached summary may come from a request up to a second older; the
-    // labels and steps are this request's.
+    // A cached summary may come from an earlier request, so the labels and
+    // steps are set from this request's window.
     summary.window = window.info.clone();
     summary.org_timezone = caller.current.timezone.clone();
     summary.zone_source = zone_source;

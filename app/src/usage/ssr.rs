@@ -225,7 +225,7 @@ fn span_interval(span: &BucketSpan) -> (i64, i64) {
 }
 
 /// Returns `[start of the first span, end of the last)`, if there are spans.
-fn whole_interval(spans: &[BucketSpan]) -> Option<(i64, i64)> {
+pub fn whole_interval(spans: &[BucketSpan]) -> Option<(i64, i64)> {
     Some((span_interval(spans.first()?).0, span_interval(spans.last()?).1))
 }
 
