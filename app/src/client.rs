@@ -10,12 +10,15 @@
 use std::cell::RefCell;
 use std::future::Future;
 
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+
 use leptos::server_fn::client::browser::BrowserClient;
 use leptos::server_fn::client::{get_server_url, Client};
 use leptos::server_fn::request::browser::{BrowserRequest, Request};
 use leptos::server_fn::response::browser::BrowserResponse;
 use leptos::server_fn::response::ClientRes;
 use leptos::server_fn::{Bytes, ServerFn};
+use send_wrapper::SendWrapper;
 
 use crate::auth::{SignIn, SignOut};
 use crate::error::AppError;
@@ -110,22 +113,35 @@ impl<const SEND_CSRF_TOKEN: bool> Client<AppError> for CookieClient<SEND_CSRF_TO
     }
 }
 
+/// One fetch of the CSRF token, shared by every call that needs the token
+/// while it runs and kept as the token once it ends.
+type TokenFetch = Shared<LocalBoxFuture<'static, Result<String, AppError>>>;
+
 thread_local! {
-    /// The CSRF token of the browser's current cookies, once fetched.
-    static CSRF_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The CSRF token of the browser's current cookies, fetched or being
+    /// fetched.
+    static CSRF_TOKEN: RefCell<Option<TokenFetch>> = const { RefCell::new(None) };
 }
 
-/// Returns the cached CSRF token, fetching it from the server first when
-/// there is none.
+/// Returns the CSRF token, fetching it from the server first when there is
+/// none.
+///
+/// Calls that start together share one fetch. For a browser with neither
+/// cookie, each `GET /api/csrf-token` sets a new `casola_csrf` cookie, so
+/// two fetches at once would leave one call with the token of a cookie the
+/// browser has already replaced, and the server would reject it.
 async fn csrf_token() -> Result<String, AppError> {
-    if let Some(token) = CSRF_TOKEN.with_borrow(Clone::clone) {
-        return Ok(token);
+    let fetch = CSRF_TOKEN.with_borrow_mut(|slot| {
+        slot.get_or_insert_with(|| fetch_csrf_token().boxed_local().shared()).clone()
+    });
+    // The browser runs the app on one thread, so the wrapper may mark the
+    // shared fetch `Send`, which every call's future must be.
+    let result = SendWrapper::new(fetch).await;
+    if result.is_err() {
+        // Let the next call try again.
+        forget_csrf_token();
     }
-    // Boxed, because the call's client is a `CookieClient` too, whose
-    // future type contains this one.
-    let token = Box::pin(fetch_csrf_token()).await?;
-    CSRF_TOKEN.set(Some(token.clone()));
-    Ok(token)
+    result
 }
 
 fn forget_csrf_token() {

@@ -11,6 +11,12 @@ const RANGES: Array<[string, string, number]> = [
 ];
 
 test("signed-out visit goes to sign-in and back @no-js @spa", async ({ page }) => {
+  // The static app's first calls fetch a CSRF token together. The server
+  // must reject none of them for a token that a later fetch replaced.
+  const rejected: string[] = [];
+  page.on("response", (response) => {
+    if (response.status() === 403) rejected.push(response.url());
+  });
   await page.goto("/usage?range=30d");
   await expect(page).toHaveURL(/\/login\?next=/);
   await page.getByLabel("Email").fill("member@example.com");
@@ -18,6 +24,7 @@ test("signed-out visit goes to sign-in and back @no-js @spa", async ({ page }) =
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/usage\?range=30d/);
   await expect(page.getByLabel("Time range")).toHaveValue("30d");
+  expect(rejected).toEqual([]);
 });
 
 test("wrong password keeps the email @no-js @spa", async ({ page }) => {
