@@ -80,16 +80,16 @@ test("the last bar is marked as still filling and has a tooltip @spa", async ({ 
 
 test("table sorts by every column and shows it in the URL @spa", async ({ page }) => {
   await signIn(page, "owner@example.com");
-  await page.goto("/usage?range=90d");
+  await page.goto("/usage?range=90d&models=all");
   await waitForHydration(page);
 
   const models = () => page.locator(".model-table tbody th").allInnerTexts();
-  await page.getByRole("link", { name: "Model" }).click();
+  await page.getByRole("link", { name: "Model", exact: true }).click();
   await expect(page).toHaveURL(/sort=model&dir=asc/);
   const ascending = await models();
   expect(ascending).toEqual([...ascending].sort());
 
-  await page.getByRole("link", { name: "Model" }).click();
+  await page.getByRole("link", { name: "Model", exact: true }).click();
   await expect(page).toHaveURL(/sort=model&dir=desc/);
   const descending = await models();
   expect(descending).toEqual([...ascending].reverse());
@@ -104,10 +104,45 @@ test("table sorts by every column and shows it in the URL @spa", async ({ page }
 
   // Jobs, most first, is the default order, so the URL leaves it out.
   await page.getByRole("link", { name: "Jobs", exact: true }).click();
-  await expect(page).toHaveURL(/\/usage\?range=90d$/);
+  await expect(page).toHaveURL(/\/usage\?range=90d&models=all$/);
   const jobs = await page.locator(".model-table tbody tr > :nth-child(2)").allInnerTexts();
   const numbers = jobs.map((t) => Number(t.replace(/,/g, "")));
   expect(numbers).toEqual([...numbers].sort((a, b) => b - a));
+});
+
+test("table folds models past the top 20 @no-js @spa", async ({ page }) => {
+  await signIn(page, "member@example.com");
+  await page.goto("/usage?range=7d&sort=model&dir=asc");
+  const rows = page.locator(".model-table tbody tr");
+  await expect(rows).toHaveCount(21);
+  const folded = rows.last();
+  await expect(folded).toHaveClass("folded-row");
+  const total = await cardNumber(page, "total");
+  expect(await columnSum(page, 2)).toBe(total);
+  expect(await columnSum(page, 3)).toBe(await cardNumber(page, "completed"));
+  expect(await columnSum(page, 4)).toBe(await cardNumber(page, "failed"));
+
+  // The first 20 by the chosen sort, then the rest as one row.
+  const first = await page.locator(".model-table tbody tr:not(.folded-row) th").allInnerTexts();
+  expect(first).toEqual([...first].sort());
+  const more = await folded.locator("th").innerText();
+  const hidden = Number(more.match(/^([\d,]+) more models$/)![1].replace(/,/g, ""));
+
+  await page.getByRole("link", { name: `Show all ${20 + hidden} models` }).click();
+  await expect(page).toHaveURL(/sort=model&dir=asc&models=all/);
+  await expect(rows).toHaveCount(20 + hidden);
+  await expect(page.locator(".model-table .folded-row")).toHaveCount(0);
+  expect(await columnSum(page, 2)).toBe(total);
+
+  // A new range keeps the whole list.
+  await page.getByLabel("Time range").selectOption({ label: "Last 30 days" });
+  if (test.info().project.name === "no-js") {
+    await page.getByRole("button", { name: "Apply" }).click();
+  }
+  await expect(page).toHaveURL(/range=30d.*models=all/);
+  await page.getByRole("link", { name: "Show the top 20 models" }).click();
+  await expect(page).not.toHaveURL(/models=all/);
+  await expect(rows).toHaveCount(21);
 });
 
 test("CSV download holds the visible range", async ({ page }) => {
@@ -272,7 +307,7 @@ test("keyboard switches range and keeps focus @spa", async ({ page }) => {
 test("keyboard sorts the table and keeps focus", async ({ page }) => {
   await signIn(page, "owner@example.com");
   await waitForHydration(page);
-  const model = page.getByRole("link", { name: "Model" });
+  const model = page.getByRole("link", { name: "Model", exact: true });
 
   await tabTo(page, model);
   await page.keyboard.press("Enter");

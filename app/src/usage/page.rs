@@ -174,6 +174,7 @@ fn Controls(
         None => (String::new(), String::new()),
     };
     let tz_value = query.tz.clone().unwrap_or_default();
+    let all_models = query.all_models;
 
     let chosen = query.tz.clone().unwrap_or_default();
     // The automatic choice names the zone it resolved to. When the browser
@@ -227,6 +228,7 @@ fn Controls(
                 <input type="hidden" name="dir" value=sort.1.as_str()/>
             })}
             {end.map(|end| view! { <input type="hidden" name="end" value=end/> })}
+            {all_models.then(|| view! { <input type="hidden" name="models" value="all"/> })}
             {custom.map(|c| view! {
                 <input type="hidden" name="from" value=date(c.from)/>
                 <input type="hidden" name="to" value=date(c.to)/>

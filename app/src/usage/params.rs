@@ -287,6 +287,9 @@ pub struct UsageQuery {
     pub custom: Option<CustomRange>,
     /// Whether the table shows the change against the previous window.
     pub compare: bool,
+    /// Whether the table lists every model (`models=all`) rather than the
+    /// first `TOP_MODELS` and one row for the rest.
+    pub all_models: bool,
 }
 
 impl Default for UsageQuery {
@@ -299,6 +302,7 @@ impl Default for UsageQuery {
             end: None,
             custom: None,
             compare: false,
+            all_models: false,
         }
     }
 }
@@ -345,6 +349,15 @@ impl UsageQuery {
                 )))
             }
         }
+        match get("models") {
+            None | Some("top") => {}
+            Some("all") => query.all_models = true,
+            Some(other) => {
+                return Err(AppError::BadRequest(format!(
+                    "Invalid models \"{other}\". Accepted values: top, all."
+                )))
+            }
+        }
         Ok(query)
     }
 
@@ -371,6 +384,9 @@ impl UsageQuery {
         }
         if self.compare {
             pairs.push("compare=1".to_string());
+        }
+        if self.all_models {
+            pairs.push("models=all".to_string());
         }
         pairs.join("&")
     }
@@ -437,6 +453,7 @@ mod tests {
             (vec![("range", "custom"), ("from", "2024-02-30"), ("to", "2024-03-01")], "\"2024-02-30\""),
             (vec![("range", "custom"), ("to", "2024-03-01")], "needs `from`"),
             (vec![("compare", "yes")], "\"yes\""),
+            (vec![("models", "50")], "\"50\""),
         ];
         for (pairs, expected) in cases {
             let pairs: Vec<(&'static str, &'static str)> = pairs;
@@ -482,6 +499,13 @@ mod tests {
     }
 
     #[test]
+    fn query_all_models_round_trips() {
+        let query = params(&[("range", "30d"), ("models", "all")]).unwrap();
+        assert!(query.all_models);
+        assert_eq!(query.to_query_string(), "range=30d&models=all");
+    }
+
+    #[test]
     fn query_sort_without_dir_uses_column_default() {
         let query = params(&[("sort", "model")]).unwrap();
         assert_eq!(query.dir, SortDir::Asc);
@@ -504,7 +528,7 @@ mod tests {
         fn value() -> impl Strategy<Value = String> {
             prop_oneof![
                 3 => ".{1,40}",
-                1 => prop::sample::select(vec!["7d", "custom", "asc", "jobs", "1", "2026-01-01", "2026-01-01T10:00"])
+                1 => prop::sample::select(vec!["7d", "custom", "asc", "jobs", "1", "all", "2026-01-01", "2026-01-01T10:00"])
                     .prop_map(str::to_string),
             ]
         }
@@ -514,7 +538,7 @@ mod tests {
 
             #[test]
             fn bad_value_is_named(
-                name in prop::sample::select(vec!["range", "end", "sort", "dir", "compare"]),
+                name in prop::sample::select(vec!["range", "end", "sort", "dir", "compare", "models"]),
                 value in value(),
             ) {
                 let result = UsageQuery::from_params(|key| (key == name).then_some(value.as_str()));
@@ -546,8 +570,8 @@ mod tests {
             }
 
             #[test]
-            fn parsed_query_round_trips(values in prop::collection::vec(prop::option::of(value()), 6)) {
-                let names = ["range", "end", "sort", "dir", "compare", "tz"];
+            fn parsed_query_round_trips(values in prop::collection::vec(prop::option::of(value()), 7)) {
+                let names = ["range", "end", "sort", "dir", "compare", "models", "tz"];
                 let pairs: Vec<(&str, String)> =
                     names.iter().zip(&values).filter_map(|(n, v)| v.clone().map(|v| (*n, v))).collect();
                 let Ok(query) = UsageQuery::from_params(|key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str()))

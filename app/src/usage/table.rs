@@ -3,7 +3,42 @@
 use leptos::prelude::*;
 
 use super::format;
-use super::{ModelRow, SortDir, SortKey, UsageQuery};
+use super::{Counts, ModelRow, SortDir, SortKey, UsageQuery};
+
+/// Number of models the table lists before it folds the rest into one
+/// row. With `models=all` in the URL it lists every model.
+pub const TOP_MODELS: usize = 20;
+
+/// The models past the first `TOP_MODELS`, summed into the table's last
+/// row, so the rows still add up to the cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedModels {
+    pub models: usize,
+    pub counts: Counts,
+    pub previous: Counts,
+}
+
+/// Splits sorted rows into the first `limit` and the sum of the rest.
+/// Returns no sum when every row fits.
+pub fn fold_models(mut rows: Vec<ModelRow>, limit: usize) -> (Vec<ModelRow>, Option<FoldedModels>) {
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    let rest = rows.split_off(limit);
+    let mut folded = FoldedModels { models: rest.len(), counts: Counts::default(), previous: Counts::default() };
+    for row in rest {
+        add_counts(&mut folded.counts, &row.counts);
+        add_counts(&mut folded.previous, &row.previous.unwrap_or_default());
+    }
+    (rows, Some(folded))
+}
+
+fn add_counts(total: &mut Counts, counts: &Counts) {
+    total.jobs += counts.jobs;
+    total.completed += counts.completed;
+    total.failed += counts.failed;
+    total.gpu_ms += counts.gpu_ms;
+}
 
 /// Sorts rows by `key` in `dir`. Ties always fall back to the model name,
 /// A to Z, so the order is stable across reloads. Rows without a success
@@ -49,6 +84,10 @@ pub fn ModelTable(
 ) -> impl IntoView {
     let mut rows = rows;
     sort_models(&mut rows, query.sort, query.dir);
+    let model_count = rows.len();
+    let limit = if query.all_models { model_count } else { TOP_MODELS };
+    let (rows, folded) = fold_models(rows, limit);
+
     let compare = query.compare;
     let toggle_href = format!(
         "/usage?{}",
@@ -59,6 +98,16 @@ pub fn ModelTable(
     } else {
         format!("Compare jobs with the {previous_label}")
     };
+    let all_models_href =
+        format!("/usage?{}", UsageQuery { all_models: !query.all_models, ..query.clone() }.to_query_string());
+    let all_models_link = (model_count > TOP_MODELS).then(|| {
+        let text = if query.all_models {
+            format!("Show the top {TOP_MODELS} models")
+        } else {
+            format!("Show all {} models", format::count(model_count as u64))
+        };
+        view! { <a href=all_models_href.clone() class="toggle-models">{text}</a> }
+    });
 
     let headers = SortKey::ALL
         .into_iter()
@@ -94,29 +143,19 @@ pub fn ModelTable(
     let body = rows
         .into_iter()
         .map(|row| {
-            let counts = row.counts;
-            view! {
-                <tr>
-                    <th scope="row">{row.model}</th>
-                    <td class="numeric">{format::count(counts.jobs)}</td>
-                    <td class="numeric">{format::count(counts.completed)}</td>
-                    <td class="numeric">{format::count(counts.failed)}</td>
-                    <td class="numeric">{format::success_rate(counts.success_rate())}</td>
-                    <td class="numeric" title=format!("{} GPU-ms", counts.gpu_ms)>
-                        {format::compute_time(counts.gpu_ms)}
-                    </td>
-                    {compare.then(|| {
-                        let before = row.previous.clone().unwrap_or_default();
-                        let text = format::change(counts.jobs as i64, before.jobs as i64)
-                            .unwrap_or_else(|| "—".to_string());
-                        view! {
-                            <td class="numeric" title=format!("{} jobs before", before.jobs)>{text}</td>
-                        }
-                    })}
-                </tr>
-            }
+            let name = view! { <th scope="row">{row.model}</th> };
+            view! { <tr>{count_cells(name, row.counts, row.previous.unwrap_or_default(), compare)}</tr> }
         })
         .collect_view();
+    let folded_row = folded.map(|folded| {
+        let noun = if folded.models == 1 { "model" } else { "models" };
+        let name = view! {
+            <th scope="row">
+                <a href=all_models_href>{format!("{} more {noun}", format::count(folded.models as u64))}</a>
+            </th>
+        };
+        view! { <tr class="folded-row">{count_cells(name, folded.counts, folded.previous, compare)}</tr> }
+    });
 
     let compare_header = compare.then(|| {
         view! { <th scope="col" class="numeric">{format!("Jobs vs {previous_label}")}</th> }
@@ -125,6 +164,7 @@ pub fn ModelTable(
     view! {
         <p class="table-tools">
             <a href=toggle_href class="toggle-compare">{toggle_text}</a>
+            {all_models_link}
         </p>
         <div class="table-scroll">
             <table class="model-table">
@@ -132,9 +172,28 @@ pub fn ModelTable(
                 <thead>
                     <tr>{headers}{compare_header}</tr>
                 </thead>
-                <tbody>{body}</tbody>
+                <tbody>{body}{folded_row}</tbody>
             </table>
         </div>
+    }
+}
+
+/// Renders one table row's cells: `name`, the counts, the success rate, the
+/// compute time and, with `compare`, the change in jobs from `before`.
+fn count_cells(name: impl IntoView, counts: Counts, before: Counts, compare: bool) -> impl IntoView {
+    view! {
+        {name}
+        <td class="numeric">{format::count(counts.jobs)}</td>
+        <td class="numeric">{format::count(counts.completed)}</td>
+        <td class="numeric">{format::count(counts.failed)}</td>
+        <td class="numeric">{format::success_rate(counts.success_rate())}</td>
+        <td class="numeric" title=format!("{} GPU-ms", counts.gpu_ms)>
+            {format::compute_time(counts.gpu_ms)}
+        </td>
+        {compare.then(|| {
+            let text = format::change(counts.jobs as i64, before.jobs as i64).unwrap_or_else(|| "—".to_string());
+            view! { <td class="numeric" title=format!("{} jobs before", before.jobs)>{text}</td> }
+        })}
     }
 }
 
@@ -189,6 +248,26 @@ mod tests {
         assert_eq!(names(&rows), ["y", "x"]);
         sort_models(&mut rows, SortKey::ComputeTime, SortDir::Desc);
         assert_eq!(names(&rows), ["x", "y"]);
+    }
+
+    #[test]
+    fn fold_keeps_rows_that_fit() {
+        let rows = vec![row("a", 1, 1, 0, 5), row("b", 2, 0, 2, 7)];
+        let (shown, folded) = fold_models(rows.clone(), 2);
+        assert_eq!(shown, rows);
+        assert_eq!(folded, None);
+    }
+
+    #[test]
+    fn fold_sums_the_rest() {
+        let mut rows = vec![row("a", 9, 8, 1, 100), row("b", 5, 3, 1, 40), row("c", 2, 1, 1, 10)];
+        rows[2].previous = Some(Counts { jobs: 4, completed: 4, failed: 0, gpu_ms: 1 });
+        let (shown, folded) = fold_models(rows, 1);
+        assert_eq!(names(&shown), ["a"]);
+        let folded = folded.expect("two rows past the limit");
+        assert_eq!(folded.models, 2);
+        assert_eq!(folded.counts, Counts { jobs: 7, completed: 4, failed: 2, gpu_ms: 50 });
+        assert_eq!(folded.previous, Counts { jobs: 4, completed: 4, failed: 0, gpu_ms: 1 });
     }
 
     // A model whose jobs are all running has no success rate.
