@@ -340,24 +340,8 @@ impl UsageQuery {
         if let Some(dir) = get("dir") {
             query.dir = SortDir::parse(dir)?;
         }
-        match get("compare") {
-            None | Some("0") => {}
-            Some("1") => query.compare = true,
-            Some(other) => {
-                return Err(AppError::BadRequest(format!(
-                    "Invalid compare \"{other}\". Accepted values: 0, 1."
-                )))
-            }
-        }
-        match get("models") {
-            None | Some("top") => {}
-            Some("all") => query.all_models = true,
-            Some(other) => {
-                return Err(AppError::BadRequest(format!(
-                    "Invalid models \"{other}\". Accepted values: top, all."
-                )))
-            }
-        }
+        query.compare = switch("compare", get("compare"), ["0", "1"])?;
+        query.all_models = switch("models", get("models"), ["top", "all"])?;
         Ok(query)
     }
 
@@ -389,6 +373,20 @@ impl UsageQuery {
             pairs.push("models=all".to_string());
         }
         pairs.join("&")
+    }
+}
+
+/// Parses the parameter `name` that takes one of two `values`: false for
+/// the first, which is also the default, and true for the second.
+fn switch(name: &str, value: Option<&str>, values: [&str; 2]) -> Result<bool, AppError> {
+    match value {
+        None => Ok(false),
+        Some(value) if value == values[0] => Ok(false),
+        Some(value) if value == values[1] => Ok(true),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "Invalid {name} \"{other}\". Accepted values: {}, {}.",
+            values[0], values[1]
+        ))),
     }
 }
 
