@@ -45,6 +45,40 @@ const INGEST_BATCHES: usize = 100;
 const INGEST_RUNS: usize = 3;
 /// Concurrent HTTP clients sending batches.
 const INGEST_CLIENTS: usize = 4;
+/// Time between the submissions of consecutive jobs of an in-order run.
+const INGEST_STEP_MS: i64 = 10;
+
+/// The order in time of the jobs in an ingestion run's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Each batch contains the next 1,000 jobs in submission order, as a
+    /// platform reports them, so new index entries go at the end.
+    InOrder,
+    /// Every batch spreads its jobs over the same 17 minutes, one second
+    /// apart. Each batch then adds entries across the whole time index of
+    /// its organization, which grows with every batch: the worst case.
+    Interleaved,
+}
+
+impl Arrival {
+    const ALL: [Arrival; 2] = [Arrival::InOrder, Arrival::Interleaved];
+
+    fn name(self) -> &'static str {
+        match self {
+            Arrival::InOrder => "in-order",
+            Arrival::Interleaved => "interleaved",
+        }
+    }
+
+    /// Returns when job `job` of batch `batch` of run `run` was submitted,
+    /// for runs that start at `start_ms`.
+    fn submitted_ms(self, start_ms: i64, run: usize, batch: usize, job: usize) -> i64 {
+        match self {
+            Arrival::InOrder => start_ms + (((run * INGEST_BATCHES + batch) * BATCH + job) as i64) * INGEST_STEP_MS,
+            Arrival::Interleaved => start_ms + job as i64 * 1_000,
+        }
+    }
+}
 const LOAD_EMAIL: &str = "load@example.com";
 const PASSWORD: &str = "bench-password-not-secret";
 /// The workspace folder; cargo runs benchmarks in the package's folder.
@@ -125,8 +159,10 @@ struct BackendReport {
     version: String,
     generate_seconds: f64,
     summaries: Vec<SummaryRow>,
-    ingest_http: Spread,
-    ingest_plain: Spread,
+    /// Jobs per second through the API and with plain inserts, in the
+    /// order of `Arrival::ALL`.
+    ingest_http: Vec<Spread>,
+    ingest_plain: Vec<Spread>,
     /// With the one-second summary cache, the default.
     load: LoadResult,
     /// With `CASOLA_USAGE_CACHE_MS=0`: every request reads the database.
@@ -183,8 +219,12 @@ async fn bench_backend(config: &Config, backend: Backend) -> BackendReport {
     let base = format!("http://127.0.0.1:{port}");
 
     println!("[{name}] ingestion");
-    let ingest_http = bench_ingest_http(&pool, &base).await;
-    let ingest_plain = bench_ingest_plain(&pool).await;
+    let mut ingest_http = Vec::new();
+    let mut ingest_plain = Vec::new();
+    for arrival in Arrival::ALL {
+        ingest_http.push(bench_ingest_http(&pool, &base, arrival).await);
+        ingest_plain.push(bench_ingest_plain(&pool, arrival).await);
+    }
 
     casola_server::accounts::create_user(&pool, LOAD_EMAIL, "Load", PASSWORD).await.unwrap();
     casola_server::accounts::add_member(&pool, "big", LOAD_EMAIL, app::auth::Role::Member).await.unwrap();
@@ -382,13 +422,14 @@ async fn start_server(url: &str, port: u16, cache_ms: Option<&str>) -> tokio::pr
     panic!("the server did not become ready on port {port}");
 }
 
-fn ingest_json(prefix: &str, batch: usize, now: DateTime<Utc>) -> Value {
+/// Builds the JSON body of batch `batch` of run `run`: jobs submitted from
+/// `start_ms` in the order of `arrival`, with their status at `end_ms`.
+fn ingest_json(arrival: Arrival, run: usize, batch: usize, start_ms: i64, end_ms: i64) -> Value {
     let mut rng = StdRng::seed_from_u64(batch as u64);
-    let end_ms = now.timestamp_millis();
     let jobs: Vec<Value> = (0..BATCH)
         .map(|i| {
-            // A steady stream: each batch covers the last few minutes.
-            let record = job(&mut rng, format!("{prefix}-{batch}-{i}"), end_ms - 3_600_000 + i as i64 * 1_000, end_ms);
+            let submitted = arrival.submitted_ms(start_ms, run, batch, i);
+            let record = job(&mut rng, format!("http-{run}-{batch}-{i}"), submitted, end_ms);
             let time = |ms: i64| {
                 DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339_opts(SecondsFormat::Millis, true)
             };
@@ -408,15 +449,18 @@ fn ingest_json(prefix: &str, batch: usize, now: DateTime<Utc>) -> Value {
 
 /// Jobs per second through `POST /api/v1/jobs`, batches of 1,000 from
 /// several clients at once, into an organization of its own.
-async fn bench_ingest_http(pool: &AnyPool, base: &str) -> Spread {
-    casola_server::accounts::create_org(pool, "ingest-http", "Ingest", "UTC").await.unwrap();
-    let key = app::api_keys::ssr::create_key(pool, casola_org(pool, "ingest-http").await, "bench").await.unwrap();
+async fn bench_ingest_http(pool: &AnyPool, base: &str, arrival: Arrival) -> Spread {
+    let slug = format!("ingest-http-{}", arrival.name());
+    casola_server::accounts::create_org(pool, &slug, "Ingest", "UTC").await.unwrap();
+    let key = app::api_keys::ssr::create_key(pool, casola_org(pool, &slug).await, "bench").await.unwrap();
     let client = reqwest::Client::new();
+    let end_ms = Utc::now().timestamp_millis();
+    let start_ms = end_ms - 3_600_000;
     let mut rates = Vec::new();
     for run in 0..INGEST_RUNS {
         // Bodies are made before the clock starts; only sending is timed.
         let bodies: Vec<String> = (0..INGEST_BATCHES)
-            .map(|b| ingest_json(&format!("http-{run}"), b, Utc::now()).to_string())
+            .map(|b| ingest_json(arrival, run, b, start_ms, end_ms).to_string())
             .collect();
         let bodies = std::sync::Arc::new(bodies);
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -455,8 +499,9 @@ async fn casola_org(pool: &AnyPool, slug: &str) -> i64 {
 
 /// Jobs per second with plain multi-row inserts of 1,000 rows into the jobs
 /// table, one transaction each, with no counts and no HTTP.
-async fn bench_ingest_plain(pool: &AnyPool) -> Spread {
-    let org_id = casola_server::accounts::create_org(pool, "ingest-plain", "Ingest", "UTC").await.unwrap();
+async fn bench_ingest_plain(pool: &AnyPool, arrival: Arrival) -> Spread {
+    let slug = format!("ingest-plain-{}", arrival.name());
+    let org_id = casola_server::accounts::create_org(pool, &slug, "Ingest", "UTC").await.unwrap();
     // The placeholders suited to the backend, as the product writes them.
     let conn = pool.acquire().await.unwrap();
     let mut params = Placeholders::for_connection(&conn);
@@ -467,14 +512,15 @@ async fn bench_ingest_plain(pool: &AnyPool) -> Spread {
          gpu_count, gpu_ms, updated_at) VALUES {}",
         tuples.join(", ")
     );
+    let end_ms = Utc::now().timestamp_millis();
+    let start_ms = end_ms - 3_600_000;
     let mut rates = Vec::new();
     for run in 0..INGEST_RUNS {
         let mut rng = StdRng::seed_from_u64(run as u64);
-        let end_ms = Utc::now().timestamp_millis();
         let batches: Vec<Vec<JobRecord>> = (0..INGEST_BATCHES)
             .map(|b| {
                 (0..BATCH)
-                    .map(|i| job(&mut rng, format!("plain-{run}-{b}-{i}"), end_ms - 3_600_000 + i as i64 * 1_000, end_ms))
+                    .map(|i| job(&mut rng, format!("plain-{run}-{b}-{i}"), arrival.submitted_ms(start_ms, run, b, i), end_ms))
                     .collect()
             })
             .collect();
@@ -694,16 +740,30 @@ fn render(config: &Config, reports: &[BackendReport], elapsed: Duration) -> Stri
         }
         let target = if report.backend == Backend::Sqlite { 100_000.0 } else { 50_000.0 };
         let _ = writeln!(w, "\n### Ingestion\n");
-        let _ = writeln!(w, "{INGEST_RUNS} runs of {INGEST_BATCHES} batches of {BATCH} new jobs each.\n");
-        let _ = writeln!(w, "| method | jobs per second | target (≥ {target:.0}/s) |");
-        let _ = writeln!(w, "|---|---:|---|");
         let _ = writeln!(
             w,
-            "| `POST /api/v1/jobs`, {INGEST_CLIENTS} clients, JSON, validation, counts | {} | {} |",
-            report.ingest_http.rate(),
-            shortfall(report.ingest_http.median, target)
+            "{INGEST_RUNS} runs of {INGEST_BATCHES} batches of {BATCH} new jobs each, into an empty organization per row. \
+             In order: each batch contains the next {BATCH} jobs, submitted {INGEST_STEP_MS} ms apart, as a platform reports them. \
+             Interleaved: every batch spreads its jobs over the same 17 minutes, so each one adds entries across the whole \
+             time index of its organization.\n"
         );
-        let _ = writeln!(w, "| plain multi-row INSERT into jobs, one client | {} | |", report.ingest_plain.rate());
+        let _ = writeln!(w, "| method | jobs | jobs per second | target (≥ {target:.0}/s) |");
+        let _ = writeln!(w, "|---|---|---:|---|");
+        for (i, arrival) in Arrival::ALL.into_iter().enumerate() {
+            let _ = writeln!(
+                w,
+                "| `POST /api/v1/jobs`, {INGEST_CLIENTS} clients, JSON, validation, counts | {} | {} | {} |",
+                arrival.name(),
+                report.ingest_http[i].rate(),
+                shortfall(report.ingest_http[i].median, target)
+            );
+            let _ = writeln!(
+                w,
+                "| plain multi-row INSERT into jobs, one client | {} | {} | |",
+                arrival.name(),
+                report.ingest_plain[i].rate()
+            );
+        }
         let _ = writeln!(w, "\n### HTTP load\n");
         let _ = writeln!(
             w,
