@@ -1,5 +1,6 @@
 //! The router, shared by `main` and the integration tests.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use app::error::AppError;
@@ -13,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::spa::{self, SpaOrigin};
 use crate::{database, export, ingest, security, web_auth, webhooks};
@@ -50,7 +51,7 @@ pub fn build_router(app_state: AppState, leptos: LeptosOptions) -> Router {
 /// cookies.
 pub fn build_router_with_spa_origin(app_state: AppState, leptos: LeptosOptions, spa_origin: Option<SpaOrigin>) -> Router {
     let state = ServerState { app: app_state.clone(), leptos: leptos.clone() };
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let page_state = app_state.clone();
 
     Router::new()
@@ -83,6 +84,15 @@ pub fn build_router_with_spa_origin(app_state: AppState, leptos: LeptosOptions, 
         // Outermost, so that it also gets the 503 pages of the layers above.
         .layer(middleware::map_response(add_retry_after))
         .with_state(state)
+}
+
+/// Returns the page routes, generated once per process. While
+/// `generate_route_list` runs, `leptos_server` suppresses every resource
+/// load in the process, so a page that another router renders meanwhile
+/// never responds.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// How long `/readyz` waits for the database. Shorter than the pool's

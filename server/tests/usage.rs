@@ -298,6 +298,45 @@ async fn fall_back_hour_counts_each_half(backend: Backend) {
     assert_eq!((ones[1].completed, ones[1].failed), (0, 1));
 }
 
+/// Pages keep loading while other routers are built in the same process,
+/// as these tests do. Building a router must not stall the resources of
+/// the pages rendered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_load_while_routers_are_built() {
+    common::within_time_limit(async {
+        let app = spawn_app(Backend::Sqlite).await;
+        app.org_with_user("acme", "owner@acme.test", Role::Owner).await;
+        let client = app.signed_in("owner@acme.test").await;
+
+        let state = app::state::AppState {
+            pool: app.pool.clone(),
+            secure_cookies: false,
+            stripe: None,
+            usage_cache: std::sync::Arc::new(app::usage::cache::SummaryCache::new(
+                casola_server::settings::DEFAULT_USAGE_CACHE_MAX_AGE,
+            )),
+        };
+        let options = leptos::config::LeptosOptions::builder().output_name("casola").build();
+        let building = tokio::task::spawn_blocking(move || {
+            for _ in 0..300 {
+                drop(casola_server::router::build_router(state.clone(), options.clone()));
+            }
+        });
+
+        for i in 0..60 {
+            let page = client
+                .get(app.url("/usage?range=7d&tz=UTC"))
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("page load {i}: {error}"));
+            assert_eq!(page.status(), 200, "page load {i}");
+        }
+        building.await.expect("build the routers");
+    })
+    .await;
+}
+
 on_both_databases!(
     signed_out_page_redirects_to_login,
     signed_out_server_function_is_401,
