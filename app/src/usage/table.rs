@@ -13,8 +13,10 @@ pub const TOP_MODELS: usize = 20;
 /// row, so the rows still add up to the cards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldedModels {
+    /// Number of models summed.
     pub models: usize,
     pub counts: Counts,
+    /// Their counts in the previous window, for the comparison column.
     pub previous: Counts,
 }
 
